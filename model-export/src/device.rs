@@ -1,0 +1,33 @@
+//! Choosing where the network runs: a GPU through burn-wgpu when there is one, else the CPU
+//! (burn's flex backend, the fastest CPU backend for this network's convolutions).
+
+use burn::tensor::{Device, DeviceKind};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Choice {
+    /// A GPU when one is found, else the CPU.
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+/// The device and a name for it (written into metrics and reports).
+pub fn select(choice: Choice) -> anyhow::Result<(Device, String)> {
+    match choice {
+        Choice::Cpu => Ok((Device::flex(), "cpu (flex)".into())),
+        Choice::Gpu => gpu().ok_or_else(|| anyhow::anyhow!("no GPU adapter found through wgpu (Vulkan/Metal/DX12); use --device cpu")),
+        Choice::Auto => Ok(gpu().unwrap_or_else(|| (Device::flex(), "cpu (flex)".into()))),
+    }
+}
+
+fn gpu() -> Option<(Device, String)> {
+    // Discrete first, then integrated; a software (CPU) adapter is not taken for a GPU.
+    for kind in [DeviceKind::DiscreteGpu(0), DeviceKind::IntegratedGpu(0)] {
+        let label = format!("gpu (wgpu {kind:?})");
+        let attempt = std::panic::catch_unwind(|| Device::wgpu_options().device_kind(kind).init());
+        if let Ok(Ok(device)) = attempt {
+            return Some((device, label));
+        }
+    }
+    None
+}

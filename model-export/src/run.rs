@@ -1,0 +1,213 @@
+//! The run folder: everything a training run needs to be evaluated, resumed or exported.
+//!
+//! ```text
+//! runs/NAME/
+//!   run.json            RunConfig: model, training, preprocessing, data source, classes
+//!   split.json          the train/test split, by sample id
+//!   metrics.jsonl       one JSON object per finished epoch
+//!   checkpoint.json     {"epoch": K, "dir": "checkpoint-K"}: the latest complete checkpoint
+//!   checkpoint-K/       model.bpk (weights, burnpack f32) and optim.bpk (Adam state)
+//!   eval/               report.json, pr.svg, topk.svg, confusion.svg, map_bits.svg
+//! ```
+//!
+//! Every file is written to a temporary name and renamed into place, and a checkpoint folder is
+//! complete before `checkpoint.json` points at it, so a run killed at any moment resumes from
+//! the last finished epoch with nothing lost or half-written.
+
+use anyhow::{Context, Result, bail};
+use aurora_hash::data::preprocess::Preprocess;
+use aurora_hash::model::{AuroraNet, ModelConfig};
+use aurora_hash::train::TrainConfig;
+use burn::optim::ModuleOptimizer;
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+use crate::dataset::Source;
+
+pub const RUN_FORMAT: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub format: u32,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub preprocess: Preprocess,
+    pub source: Source,
+    pub classes: Vec<String>,
+    pub test_fraction: f64,
+    pub block_seconds: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SavedSplit {
+    pub method: String,
+    /// Training images.
+    pub train: Vec<String>,
+    /// Held-out images: the queries of retrieval and the test set of classification.
+    pub test: Vec<String>,
+    /// The retrieval database when it is not the training set (cifar10-1: all but the queries).
+    #[serde(default)]
+    pub database: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckpointPointer {
+    pub epoch: usize,
+    pub dir: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub loss: f32,
+    pub cross_entropy: f32,
+    pub contrastive: f32,
+    pub train_accuracy: f32,
+    pub seconds: f64,
+    pub images_per_second: f64,
+    pub device: String,
+}
+
+/// Writes `bytes` to `path` atomically (temporary file in the same folder, then rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = tmp_path(path);
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))?;
+    Ok(())
+}
+
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_atomic(path, &serde_json::to_vec_pretty(value)?)
+}
+
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&text).with_context(|| format!("{}: not a valid file of this kind", path.display()))
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+pub struct Run {
+    pub dir: PathBuf,
+}
+
+impl Run {
+    pub fn at(dir: &Path) -> Self {
+        Self { dir: dir.to_path_buf() }
+    }
+
+    pub fn create(dir: &Path, config: &RunConfig, split: &SavedSplit) -> Result<Self> {
+        if dir.join("run.json").exists() {
+            bail!("{} already holds a run: use --resume to continue it, or choose another --run", dir.display());
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let run = Self::at(dir);
+        write_json(&dir.join("split.json"), split)?;
+        write_json(&dir.join("run.json"), config)?;
+        Ok(run)
+    }
+
+    pub fn config(&self) -> Result<RunConfig> {
+        let path = self.dir.join("run.json");
+        if !path.exists() {
+            bail!("{} is not a run folder (no run.json)", self.dir.display());
+        }
+        let c: RunConfig = read_json(&path)?;
+        if c.format != RUN_FORMAT {
+            bail!("{}: run format {} is not supported (expected {RUN_FORMAT})", path.display(), c.format);
+        }
+        c.model.validate().with_context(|| format!("{}: bad model configuration", path.display()))?;
+        Ok(c)
+    }
+
+    pub fn split(&self) -> Result<SavedSplit> {
+        read_json(&self.dir.join("split.json"))
+    }
+
+    pub fn latest(&self) -> Result<Option<CheckpointPointer>> {
+        let p = self.dir.join("checkpoint.json");
+        if !p.exists() {
+            return Ok(None);
+        }
+        read_json(&p).map(Some)
+    }
+
+    /// Saves model and optimiser for `epoch`, then points `checkpoint.json` at them and removes
+    /// the previous checkpoint.
+    pub fn save_checkpoint(&self, epoch: usize, model: &AuroraNet, optim: &ModuleOptimizer) -> Result<()> {
+        let name = format!("checkpoint-{epoch}");
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp)?;
+        save_model(model, &tmp.join("model.bpk"))?;
+        optim.save(tmp.join("optim.bpk")).map_err(|e| anyhow::anyhow!("cannot save optimiser state: {e:?}"))?;
+        let dir = self.dir.join(&name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::rename(&tmp, &dir)?;
+        let previous = self.latest()?;
+        write_json(&self.dir.join("checkpoint.json"), &CheckpointPointer { epoch, dir: name.clone() })?;
+        if let Some(prev) = previous.filter(|p| p.dir != name) {
+            let _ = std::fs::remove_dir_all(self.dir.join(prev.dir));
+        }
+        Ok(())
+    }
+
+    /// The model of the latest checkpoint on `device`.
+    pub fn load_model(&self, config: &ModelConfig, device: &Device) -> Result<(AuroraNet, CheckpointPointer)> {
+        let Some(ptr) = self.latest()? else {
+            bail!("{} has no checkpoint yet: train it first", self.dir.display());
+        };
+        let model = load_model(config, &self.dir.join(&ptr.dir).join("model.bpk"), device)?;
+        Ok((model, ptr))
+    }
+
+    pub fn append_metrics(&self, m: &EpochMetrics) -> Result<()> {
+        // Rewritten whole (atomically) rather than appended, so a kill cannot leave half a line.
+        let path = self.dir.join("metrics.jsonl");
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        // Drop lines of epochs at or after this one (left by a run killed after writing them
+        // but before its checkpoint landed).
+        text = text
+            .lines()
+            .filter(|l| serde_json::from_str::<EpochMetrics>(l).is_ok_and(|old| old.epoch < m.epoch))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        text.push_str(&serde_json::to_string(m)?);
+        text.push('\n');
+        write_atomic(&path, text.as_bytes())
+    }
+}
+
+pub fn save_model(model: &AuroraNet, path: &Path) -> Result<()> {
+    let mut store = BurnpackStore::from_file(path).overwrite(true);
+    model.save_into(&mut store).map_err(|e| anyhow::anyhow!("cannot save weights to {}: {e}", path.display()))
+}
+
+pub fn load_model(config: &ModelConfig, path: &Path, device: &Device) -> Result<AuroraNet> {
+    if !path.is_file() {
+        bail!("weights file {} is missing", path.display());
+    }
+    let mut model = AuroraNet::new(config, device);
+    let mut store = BurnpackStore::from_file(path);
+    let result = model
+        .load_from(&mut store)
+        .map_err(|e| anyhow::anyhow!("{}: damaged or not a weights file: {e}", path.display()))?;
+    if !result.missing.is_empty() || !result.errors.is_empty() {
+        bail!(
+            "{}: weights do not match the model configuration (missing: {:?}; errors: {:?})",
+            path.display(),
+            result.missing,
+            result.errors.iter().map(|e| format!("{e:?}")).take(3).collect::<Vec<_>>()
+        );
+    }
+    Ok(model)
+}

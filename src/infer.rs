@@ -1,0 +1,43 @@
+//! Batch inference: preprocessed pixels in, hash-layer outputs and class probabilities out.
+
+use crate::model::{AuroraNet, ModelConfig};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// `[n, channels, size, size]` from concatenated preprocessed images.
+pub fn batch_tensor(pixels: Vec<f32>, n: usize, config: &ModelConfig, device: &Device) -> Tensor<4> {
+    let s = config.input_size;
+    assert_eq!(pixels.len(), n * config.in_channels * s * s, "batch pixel count does not match the model input");
+    Tensor::from_data(TensorData::new(pixels, [n, config.in_channels, s, s]), device)
+}
+
+/// Per-image results of inference.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Encoded {
+    /// Sigmoid outputs of the hash layer, `bits` per image, row-major.
+    pub hash: Vec<f32>,
+    /// Class probabilities (softmax of fc8), `num_classes` per image, row-major.
+    pub probs: Vec<f32>,
+}
+
+/// Runs the model on a batch and reads the results back (synchronously: native, or the CPU
+/// path in wasm; the browser's WebGPU path reads back asynchronously).
+pub fn encode(model: &AuroraNet, config: &ModelConfig, pixels: Vec<f32>, n: usize, device: &Device) -> Encoded {
+    let (hash, probs) = encode_tensors(model, config, pixels, n, device);
+    Encoded {
+        hash: hash.into_data().try_into_vec_as::<f32>().expect("float data"),
+        probs: probs.into_data().try_into_vec_as::<f32>().expect("float data"),
+    }
+}
+
+/// The device-side half of [`encode`], for callers that read back asynchronously.
+pub fn encode_tensors(
+    model: &AuroraNet,
+    config: &ModelConfig,
+    pixels: Vec<f32>,
+    n: usize,
+    device: &Device,
+) -> (Tensor<2>, Tensor<2>) {
+    let out = model.forward(batch_tensor(pixels, n, config, device));
+    (out.hash, softmax(out.logits, 1))
+}

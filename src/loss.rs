@@ -1,0 +1,80 @@
+//! The training objective, paper eq. 4–6: `L = μ·CrossEntropy + λ·Contrastive`.
+//!
+//! # How pairs are formed
+//! The paper feeds image pairs. Here every batch of B images yields all B(B−1)/2 pairs (i < j):
+//! one forward pass then serves B−1 pairs per image instead of one, the pairwise squared
+//! distances come from a single B×B matrix product, and each batch holds both similar and
+//! dissimilar pairs in proportion to the classes it contains. Eq. 6 sums over pairs; we take the
+//! mean over pairs so that λ does not change meaning with the batch size.
+//!
+//! Eq. 5 is written as a binary cross entropy; for four (or ten) exclusive classes the softmax
+//! cross entropy over fc8 is the same criterion, and is what is used.
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::{Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// Weights of the two terms and the contrastive margin.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct LossConfig {
+    /// μ, weight of the classification loss.
+    pub mu: f32,
+    /// λ, weight of the contrastive hash loss; 0 is the paper's "without hash loss" ablation.
+    pub lambda: f32,
+    /// m, the margin on the squared Euclidean distance between two hash-layer outputs.
+    /// Outputs lie in [0, 1]^N, so distances lie in [0, N]; a margin of N/4 asks dissimilar
+    /// images to differ by at least a quarter of the bits' worth of squared distance.
+    pub margin: f32,
+}
+
+impl LossConfig {
+    pub fn for_bits(bits: usize) -> Self {
+        Self { mu: 1.0, lambda: 1.0, margin: bits as f32 / 4.0 }
+    }
+}
+
+/// The loss and its two parts (the parts are detached, for logging).
+pub struct LossParts {
+    pub total: Tensor<1>,
+    pub cross_entropy: Tensor<1>,
+    pub contrastive: Tensor<1>,
+}
+
+/// Contrastive loss (eq. 6) over all pairs of a batch, averaged over pairs.
+///
+/// `hash`: `[B, N]` sigmoid outputs; `labels`: the B class labels.
+pub fn contrastive(hash: Tensor<2>, labels: &[usize], margin: f32) -> Tensor<1> {
+    let b = labels.len();
+    assert!(b >= 2, "the contrastive loss needs at least two images in a batch");
+    let device = hash.device();
+    // ‖hi − hj‖² = ‖hi‖² + ‖hj‖² − 2 hi·hj, clamped at 0 against rounding.
+    let sq = hash.clone().square().sum_dim(1); // [B, 1]
+    let gram = hash.clone().matmul(hash.transpose()); // [B, B]
+    let dist = (sq.clone() + sq.transpose() - gram * 2.0).clamp_min(0.0);
+    // y = 0 for similar pairs (same class), 1 otherwise, as in the paper.
+    let similar: Vec<f32> = (0..b * b).map(|k| (labels[k / b] == labels[k % b]) as u8 as f32).collect();
+    let similar = Tensor::<2>::from_data(TensorData::new(similar, [b, b]), &device);
+    let dissimilar = similar.clone().neg() + 1.0;
+    let per_pair = similar * dist.clone() + dissimilar * (dist.neg() + margin).clamp_min(0.0);
+    // The diagonal (i = j) is a similar pair at distance 0 and contributes nothing; each
+    // unordered pair appears twice.
+    (per_pair.sum() * (0.5 / (b * (b - 1)) as f32)).reshape([1])
+}
+
+/// `μ·CE + λ·Contrastive` for one batch.
+pub fn hash_loss(logits: Tensor<2>, hash: Tensor<2>, labels: &[usize], config: &LossConfig) -> LossParts {
+    let device = logits.device();
+    let targets: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
+    let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [labels.len()]), &device);
+    let ce = CrossEntropyLossConfig::new().init(&device).forward(logits, targets);
+    let cl = if config.lambda != 0.0 && labels.len() >= 2 {
+        contrastive(hash, labels, config.margin)
+    } else {
+        Tensor::zeros([1], &device)
+    };
+    LossParts {
+        total: ce.clone() * config.mu + cl.clone() * config.lambda,
+        cross_entropy: ce.detach(),
+        contrastive: cl.detach(),
+    }
+}

@@ -1,0 +1,205 @@
+//! Retrieval and classification scores as the paper reports them (section 3.1): MAP, the
+//! precision–recall curve and the top-k precision curve for retrieval by Hamming ranking;
+//! accuracy and the row-normalised confusion matrix for classification.
+//!
+//! Relevance is "same class label". Rankings use the tie rule of [`crate::hashing`]
+//! (distance, then database position), so every figure here is reproducible exactly.
+
+use crate::hashing::CodeSet;
+use serde::{Deserialize, Serialize};
+
+/// Retrieval figures for one query set against one database.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RetrievalReport {
+    /// Mean average precision over the whole ranked database.
+    pub map: f64,
+    /// MAP over the top `map_at_k.0` results (AP normalised by the relevant items retrieved
+    /// within those k, the DPSH/DSH convention), when asked for.
+    pub map_at_k: Option<(usize, f64)>,
+    /// Precision–recall by Hamming radius: one point per radius 0..=bits.
+    pub pr_curve: Vec<PrPoint>,
+    /// Mean precision of the first k results, for each k asked for.
+    pub top_k_precision: Vec<(usize, f64)>,
+    pub queries: usize,
+    pub database: usize,
+}
+
+/// One point of the precision–recall curve: everything within `radius` is retrieved.
+///
+/// Precision is averaged over the queries that retrieve at least one item at that radius (it
+/// is undefined for the others); recall is averaged over all queries.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PrPoint {
+    pub radius: u32,
+    pub precision: f64,
+    pub recall: f64,
+}
+
+/// Average precision of one ranking given its relevance flags, over the first `cut` items.
+/// When `cut` is the whole ranking this is the usual AP (divided by all relevant items);
+/// with a smaller cut it is divided by the relevant items within the cut.
+pub fn average_precision(relevant: &[bool], cut: usize) -> f64 {
+    let mut hits = 0usize;
+    let mut sum = 0.0;
+    for (rank, &rel) in relevant.iter().take(cut).enumerate() {
+        if rel {
+            hits += 1;
+            sum += hits as f64 / (rank + 1) as f64;
+        }
+    }
+    if hits == 0 { 0.0 } else { sum / hits as f64 }
+}
+
+/// Scores `queries` against `database` by Hamming ranking.
+///
+/// A query that is itself in the database is not removed: callers choose disjoint sets
+/// (the paper's protocol), which is also what `eval` does.
+pub fn retrieval(
+    queries: &CodeSet,
+    query_labels: &[usize],
+    database: &CodeSet,
+    db_labels: &[usize],
+    map_k: Option<usize>,
+    top_ks: &[usize],
+) -> RetrievalReport {
+    assert_eq!(queries.len(), query_labels.len());
+    assert_eq!(database.len(), db_labels.len());
+    assert_eq!(queries.bits(), database.bits());
+    let bits = database.bits();
+    let nq = queries.len();
+    let mut map = 0.0;
+    let mut map_at = 0.0;
+    let mut prec_sum = vec![0.0f64; bits + 1];
+    let mut prec_n = vec![0usize; bits + 1];
+    let mut rec_sum = vec![0.0f64; bits + 1];
+    let mut topk_sum = vec![0.0f64; top_ks.len()];
+    let mut relevant = Vec::with_capacity(database.len());
+    for q in 0..nq {
+        let ranking = database.rank_all(queries.code(q));
+        relevant.clear();
+        relevant.extend(ranking.iter().map(|h| db_labels[h.index] == query_labels[q]));
+        let total_rel = relevant.iter().filter(|&&r| r).count();
+        map += average_precision(&relevant, relevant.len());
+        if let Some(k) = map_k {
+            map_at += average_precision(&relevant, k);
+        }
+        for (slot, &k) in top_ks.iter().enumerate() {
+            let k_eff = k.min(relevant.len()).max(1);
+            let rel_in = relevant.iter().take(k_eff).filter(|&&r| r).count();
+            topk_sum[slot] += rel_in as f64 / k_eff as f64;
+        }
+        // Walk the ranking once, closing a P-R point at each distance boundary.
+        let mut retrieved = 0usize;
+        let mut rel_retrieved = 0usize;
+        let mut pos = 0usize;
+        for r in 0..=bits {
+            while pos < ranking.len() && ranking[pos].distance as usize <= r {
+                retrieved += 1;
+                rel_retrieved += relevant[pos] as usize;
+                pos += 1;
+            }
+            if retrieved > 0 {
+                prec_sum[r] += rel_retrieved as f64 / retrieved as f64;
+                prec_n[r] += 1;
+            }
+            if total_rel > 0 {
+                rec_sum[r] += rel_retrieved as f64 / total_rel as f64;
+            }
+        }
+    }
+    let n = nq.max(1) as f64;
+    RetrievalReport {
+        map: map / n,
+        map_at_k: map_k.map(|k| (k, map_at / n)),
+        pr_curve: (0..=bits)
+            .map(|r| PrPoint {
+                radius: r as u32,
+                precision: if prec_n[r] > 0 { prec_sum[r] / prec_n[r] as f64 } else { 0.0 },
+                recall: rec_sum[r] / n,
+            })
+            .collect(),
+        top_k_precision: top_ks.iter().zip(topk_sum).map(|(&k, s)| (k, s / n)).collect(),
+        queries: nq,
+        database: database.len(),
+    }
+}
+
+/// Classification accuracy and the confusion matrix normalised by true class (each row sums
+/// to 1, or is all zero for a class with no samples), as in the paper's figure 5.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ClassificationReport {
+    pub accuracy: f64,
+    /// `counts[true][predicted]`.
+    pub counts: Vec<Vec<usize>>,
+    pub normalised: Vec<Vec<f64>>,
+}
+
+pub fn classification(truth: &[usize], predicted: &[usize], classes: usize) -> ClassificationReport {
+    assert_eq!(truth.len(), predicted.len());
+    let mut counts = vec![vec![0usize; classes]; classes];
+    for (&t, &p) in truth.iter().zip(predicted) {
+        counts[t][p] += 1;
+    }
+    let correct: usize = (0..classes).map(|c| counts[c][c]).sum();
+    let normalised = counts
+        .iter()
+        .map(|row| {
+            let s: usize = row.iter().sum();
+            row.iter().map(|&v| if s == 0 { 0.0 } else { v as f64 / s as f64 }).collect()
+        })
+        .collect();
+    ClassificationReport {
+        accuracy: if truth.is_empty() { 0.0 } else { correct as f64 / truth.len() as f64 },
+        counts,
+        normalised,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(bits: usize, values: &[u64]) -> CodeSet {
+        CodeSet::from_words(bits, values.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn average_precision_worked_example() {
+        // Relevant at ranks 1, 3, 4 of 5: AP = (1/1 + 2/3 + 3/4) / 3.
+        let ap = average_precision(&[true, false, true, true, false], 5);
+        assert!((ap - (1.0 + 2.0 / 3.0 + 0.75) / 3.0).abs() < 1e-12);
+        // @2: only rank 1 is relevant within the cut.
+        assert!((average_precision(&[true, false, true, true, false], 2) - 1.0).abs() < 1e-12);
+        assert_eq!(average_precision(&[false, false], 2), 0.0);
+    }
+
+    #[test]
+    fn retrieval_worked_example_with_ties() {
+        // 4-bit codes. Database: positions 0..4 with distances to query 0b0000 of 1, 1, 0, 2.
+        let db = codes(4, &[0b0001, 0b0010, 0b0000, 0b0011]);
+        let db_labels = [1, 0, 0, 0];
+        let q = codes(4, &[0b0000]);
+        let report = retrieval(&q, &[0], &db, &db_labels, Some(2), &[1, 2, 4]);
+        // Ranking by (distance, position): 2 (d0, rel), 0 (d1, not), 1 (d1, rel), 3 (d2, rel).
+        // The tie between positions 0 and 1 is broken by position, so AP = (1 + 2/3 + 3/4)/3.
+        let expected = (1.0 + 2.0 / 3.0 + 0.75) / 3.0;
+        assert!((report.map - expected).abs() < 1e-12);
+        assert_eq!(report.map_at_k.unwrap().0, 2);
+        assert!((report.map_at_k.unwrap().1 - 1.0).abs() < 1e-12);
+        assert_eq!(report.top_k_precision, vec![(1, 1.0), (2, 0.5), (4, 0.75)]);
+        // Radius 0: 1 retrieved, relevant → P = 1, R = 1/3. Radius 1: 3 retrieved, 2 relevant.
+        assert_eq!(report.pr_curve[0], PrPoint { radius: 0, precision: 1.0, recall: 1.0 / 3.0 });
+        assert_eq!(report.pr_curve[1], PrPoint { radius: 1, precision: 2.0 / 3.0, recall: 2.0 / 3.0 });
+        assert_eq!(report.pr_curve[2], PrPoint { radius: 2, precision: 0.75, recall: 1.0 });
+        assert_eq!(report.pr_curve[4].recall, 1.0);
+    }
+
+    #[test]
+    fn confusion_is_row_normalised() {
+        let r = classification(&[0, 0, 1, 1, 1, 2], &[0, 1, 1, 1, 0, 2], 4);
+        assert!((r.accuracy - 4.0 / 6.0).abs() < 1e-12);
+        assert_eq!(r.counts[1], vec![1, 2, 0, 0]);
+        assert!((r.normalised[1][1] - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(r.normalised[3], vec![0.0; 4]);
+    }
+}

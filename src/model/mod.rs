@@ -1,0 +1,162 @@
+//! Im-AlexNet-SP (Chen, Peng & Gan 2020, section 2) and the two networks it is compared with,
+//! as one burn module whose configuration picks the variant.
+//!
+//! ```text
+//! conv1 (11×11 | 5×5, s4) → ReLU → maxpool 3/2
+//! [1×1 conv → ReLU] → conv2 5×5 → ReLU → maxpool 3/2        ([…] only in Im-AlexNet)
+//! [1×1 conv → ReLU] → conv3 3×3 → ReLU
+//! [1×1 conv → ReLU] → conv4 3×3 → ReLU
+//! [1×1 conv → ReLU] → conv5 3×3 → ReLU
+//! SPP (4×4, 2×2, 1×1 max) → PMT [ln(x+b), ln²(x+b)]    |  maxpool 3/2 (without SPP_PMT)
+//! fc6 → ReLU → dropout → fc7 → ReLU → dropout → hash (N, sigmoid) → fc8 (classes)
+//! ```
+//!
+//! Local response normalisation of the original AlexNet is left out (later work found it adds
+//! nothing once ReLU and dropout are there, and it is not part of the paper's changes).
+
+mod config;
+mod pmt;
+mod spp;
+
+pub use config::{Arch, ConfigError, ModelConfig};
+pub use pmt::Pmt;
+pub use spp::spatial_pyramid_pool;
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::module::max_pool2d;
+use burn::tensor::ops::MaxPoolOptions;
+use burn::tensor::{Device, Tensor};
+
+/// The SPP pyramid: 4×4, 2×2 and 1×1 bins.
+pub const SPP_LEVELS: [usize; 3] = [4, 2, 1];
+
+/// He initialisation (variance 2 / fan-in). burn's default (PyTorch's) gives a third of a
+/// ReLU layer's variance to the next; through AlexNet's 9 conv and 3 fc layers that shrinks the
+/// signal by ~10⁷ and a network trained from scratch never leaves its initial constant output.
+fn he() -> Initializer {
+    Initializer::KaimingNormal { gain: std::f64::consts::SQRT_2, fan_out_only: false }
+}
+
+fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
+    LinearConfig::new(d_in, d_out).with_initializer(he()).init(device)
+}
+
+/// A conv layer optionally preceded by a 1×1 conv + ReLU (Im-AlexNet's change 2).
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    pub pre: Option<Conv2d>,
+    pub conv: Conv2d,
+}
+
+impl ConvBlock {
+    fn new(device: &Device, c_in: usize, c_out: usize, k: usize, stride: usize, pad: usize, pre: bool) -> Self {
+        Self {
+            pre: pre.then(|| Conv2dConfig::new([c_in, c_in], [1, 1]).with_initializer(he()).init(device)),
+            conv: Conv2dConfig::new([c_in, c_out], [k, k])
+                .with_initializer(he())
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = match &self.pre {
+            Some(pre) => relu(pre.forward(x)),
+            None => x,
+        };
+        relu(self.conv.forward(x))
+    }
+}
+
+/// The whole network. Build with [`AuroraNet::new`].
+#[derive(Module, Debug)]
+pub struct AuroraNet {
+    pub conv1: ConvBlock,
+    pub conv2: ConvBlock,
+    pub conv3: ConvBlock,
+    pub conv4: ConvBlock,
+    pub conv5: ConvBlock,
+    /// Present with SPP_PMT; absent means a plain last max pool.
+    pub pmt: Option<Pmt>,
+    pub fc6: Linear,
+    pub fc7: Linear,
+    pub hash: Linear,
+    pub fc8: Linear,
+    pub dropout: Dropout,
+}
+
+/// What one forward pass gives.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Class scores before softmax, `[batch, classes]`.
+    pub logits: Tensor<2>,
+    /// Hash layer after the sigmoid, `[batch, bits]`, in [0, 1]; code bit = value ≥ 0.5.
+    pub hash: Tensor<2>,
+}
+
+fn pool3x3(x: Tensor<4>) -> Tensor<4> {
+    max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2]))
+}
+
+impl AuroraNet {
+    /// A freshly initialised network. Call [`ModelConfig::validate`] first for a clear error;
+    /// this panics on an invalid configuration.
+    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        config.validate().expect("invalid model configuration");
+        let [c1, c2, c3, c4, c5] = config.channels();
+        let (k1, s1, p1) = config.conv1();
+        let pre = config.improved();
+        let fc = config.fc_width;
+        Self {
+            conv1: ConvBlock::new(device, config.in_channels, c1, k1, s1, p1, false),
+            conv2: ConvBlock::new(device, c1, c2, 5, 1, 2, pre),
+            conv3: ConvBlock::new(device, c2, c3, 3, 1, 1, pre),
+            conv4: ConvBlock::new(device, c3, c4, 3, 1, 1, pre),
+            conv5: ConvBlock::new(device, c4, c5, 3, 1, 1, pre),
+            pmt: config.spp_pmt.then(|| Pmt::new(c5, device)),
+            fc6: linear(config.fc6_inputs(), fc, device),
+            fc7: linear(fc, fc, device),
+            hash: linear(fc, config.bits, device),
+            fc8: linear(config.bits, config.num_classes, device),
+            dropout: DropoutConfig::new(config.dropout).init(),
+        }
+    }
+
+    /// conv1 … conv5 (with their pools), `[batch, c5, h, w]`: the features MAC-style baselines use.
+    pub fn conv_features(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = pool3x3(self.conv1.forward(x));
+        let x = pool3x3(self.conv2.forward(x));
+        let x = self.conv3.forward(x);
+        let x = self.conv4.forward(x);
+        self.conv5.forward(x)
+    }
+
+    /// The vector entering fc6: SPP + PMT, or the flattened last pool.
+    pub fn pooled(&self, x: Tensor<4>) -> Tensor<2> {
+        let f = self.conv_features(x);
+        match &self.pmt {
+            Some(pmt) => {
+                let levels = spatial_pyramid_pool(f, &SPP_LEVELS);
+                Tensor::cat(levels.into_iter().map(|l| pmt.forward(l).flatten(1, 3)).collect(), 1)
+            }
+            None => pool3x3(f).flatten(1, 3),
+        }
+    }
+
+    /// fc7 activations, `[batch, fc_width]` (the features LSH/ITQ baselines hash).
+    pub fn fc7_features(&self, x: Tensor<4>) -> Tensor<2> {
+        let x = self.pooled(x);
+        let x = self.dropout.forward(relu(self.fc6.forward(x)));
+        self.dropout.forward(relu(self.fc7.forward(x)))
+    }
+
+    /// `x`: `[batch, channels, size, size]`, preprocessed by [`crate::data::preprocess`].
+    pub fn forward(&self, x: Tensor<4>) -> Output {
+        let h = sigmoid(self.hash.forward(self.fc7_features(x)));
+        Output { logits: self.fc8.forward(h.clone()), hash: h }
+    }
+}
