@@ -8,7 +8,9 @@
 //! network I/O and has no UI: callers hand it bytes and get values back.
 
 pub mod data;
+pub mod export;
 pub mod hashing;
+pub mod index;
 pub mod infer;
 pub mod loss;
 pub mod metrics;

@@ -3,6 +3,7 @@
 //! built-in synthetic data. A thin shell over the `aurora_hash` library.
 
 mod bench;
+mod bundle_cmd;
 mod dataset;
 mod device;
 mod eval_cmd;
@@ -44,6 +45,13 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Score a trained run: MAP, P-R and top-k curves, accuracy, confusion matrix.
     Eval(eval_cmd::EvalArgs),
+    /// Write the bundle the browser loads: f16 weights, configuration, manifest with checksums.
+    Export(bundle_cmd::ExportArgs),
+    /// Build or merge packed code indexes of image archives.
+    #[command(subcommand)]
+    Index(bundle_cmd::IndexCommand),
+    /// Classify an image and list its nearest archive images.
+    Query(bundle_cmd::QueryArgs),
     /// Measure training and inference speed of the networks on this machine's backends.
     Bench(bench::BenchArgs),
 }
@@ -67,6 +75,9 @@ fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Bench(a) => bench::bench(&a),
+        Command::Export(a) => bundle_cmd::export(&a),
+        Command::Index(c) => bundle_cmd::index(&c),
+        Command::Query(a) => bundle_cmd::query(&a),
     }
 }
 

@@ -1,0 +1,298 @@
+//! `aurora-hash export`, `index` and `query`: the bundle and code index the browser loads,
+//! built and searched natively.
+
+use anyhow::{Context, Result, bail};
+use aurora_hash::data::split::timestamp_from_name;
+use aurora_hash::export::{
+    BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, MANIFEST_FILE, Manifest, WEIGHTS_FILE, model_from_bytes, weights_to_bytes,
+};
+use aurora_hash::hashing::{CodeSet, pack_code};
+use aurora_hash::index::{CodeIndex, Entry};
+use aurora_hash::infer::encode;
+use aurora_hash::model::AuroraNet;
+use burn::tensor::Device;
+use std::path::{Path, PathBuf};
+
+use crate::dataset::read_image;
+use crate::device::{self, Choice};
+use crate::progress;
+use crate::run::{Run, write_atomic};
+
+/// Im-AlexNet-SP's parameter size in the paper's Table 3, for comparison.
+const PAPER_MODEL_MB: f64 = 100.77;
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// Trained run folder.
+    #[arg(long, default_value = "runs/default")]
+    pub run: PathBuf,
+    /// Bundle folder to write.
+    #[arg(long, default_value = "bundle")]
+    pub out: PathBuf,
+    /// Keep the weights in f32 (default: f16, half the size).
+    #[arg(long)]
+    pub f32: bool,
+}
+
+pub fn export(a: &ExportArgs) -> Result<()> {
+    let run = Run::at(&a.run);
+    let config = run.config()?;
+    let device = Device::flex();
+    let (model, ptr) = run.load_model(&config.model, &device)?;
+    let weights = weights_to_bytes(&model, !a.f32)?;
+    let bundle = BundleConfig {
+        format: BUNDLE_FORMAT,
+        model: config.model.clone(),
+        preprocess: config.preprocess.clone(),
+        classes: config.classes.clone(),
+        weights_dtype: if a.f32 { "f32" } else { "f16" }.into(),
+        provenance: format!("{} after epoch {}", a.run.display(), ptr.epoch),
+    };
+    let bundle_json = serde_json::to_vec_pretty(&bundle)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    write_atomic(&a.out.join(WEIGHTS_FILE), &weights)?;
+    write_atomic(&a.out.join(CONFIG_FILE), &bundle_json)?;
+    let manifest = Manifest::for_files(&[(WEIGHTS_FILE, &weights), (CONFIG_FILE, &bundle_json)]);
+    write_atomic(&a.out.join(MANIFEST_FILE), &serde_json::to_vec_pretty(&manifest)?)?;
+    let mb = weights.len() as f64 / 1e6;
+    println!(
+        "wrote bundle {} ({} weights {:.2} MB; the paper's Im-AlexNet-SP: {PAPER_MODEL_MB} MB, ratio {:.2}×)",
+        a.out.display(),
+        bundle.weights_dtype,
+        mb,
+        mb / PAPER_MODEL_MB
+    );
+    Ok(())
+}
+
+/// A loaded, verified bundle.
+pub struct Bundle {
+    pub config: BundleConfig,
+    pub model: AuroraNet,
+    pub device: Device,
+    pub device_name: String,
+}
+
+pub fn load_bundle(dir: &Path, choice: Choice) -> Result<Bundle> {
+    let read = |name: &str| -> Result<Vec<u8>> {
+        let p = dir.join(name);
+        std::fs::read(&p).with_context(|| format!("bundle {}: cannot read {}", dir.display(), p.display()))
+    };
+    let manifest = Manifest::parse(&read(MANIFEST_FILE)?).with_context(|| format!("bundle {}", dir.display()))?;
+    let config_bytes = read(CONFIG_FILE)?;
+    manifest.verify(CONFIG_FILE, &config_bytes).with_context(|| format!("bundle {}", dir.display()))?;
+    let config = BundleConfig::parse(&config_bytes).with_context(|| format!("bundle {}", dir.display()))?;
+    let weights = read(WEIGHTS_FILE)?;
+    manifest.verify(WEIGHTS_FILE, &weights).with_context(|| format!("bundle {}", dir.display()))?;
+    let (device, device_name) = device::select(choice)?;
+    let model = model_from_bytes(&config.model, weights, &device).with_context(|| format!("bundle {}", dir.display()))?;
+    Ok(Bundle { config, model, device, device_name })
+}
+
+pub fn read_index(path: &Path) -> Result<CodeIndex> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read index {}", path.display()))?;
+    CodeIndex::from_bytes(&bytes).with_context(|| format!("index {}", path.display()))
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum IndexCommand {
+    /// Encode a folder of images (recursively) into an index; with an existing --out, only
+    /// images not in it yet are encoded and added.
+    Build(IndexArgs),
+    /// Join indexes built on different machines (later files add only images not seen yet).
+    Merge {
+        /// Indexes to join, in order.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct IndexArgs {
+    /// Folder of images. Sub-folders named after the bundle's classes give true labels.
+    pub images: PathBuf,
+    #[arg(long, default_value = "bundle")]
+    pub bundle: PathBuf,
+    #[arg(long, default_value = "archive.idx")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: Choice,
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+            matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg" | "bmp" | "gif" | "webp" | "tif" | "tiff")
+        }) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+pub fn index(cmd: &IndexCommand) -> Result<()> {
+    match cmd {
+        IndexCommand::Merge { inputs, out } => {
+            let mut joined = read_index(&inputs[0])?;
+            for p in &inputs[1..] {
+                let added = joined.merge(&read_index(p)?).with_context(|| format!("joining {}", p.display()))?;
+                eprintln!("{}: {added} new images", p.display());
+            }
+            write_atomic(out, &joined.to_bytes())?;
+            println!("wrote {} ({} images, {} bits)", out.display(), joined.len(), joined.bits());
+            Ok(())
+        }
+        IndexCommand::Build(a) => build(a),
+    }
+}
+
+fn build(a: &IndexArgs) -> Result<()> {
+    let bundle = load_bundle(&a.bundle, a.device)?;
+    let bits = bundle.config.model.bits;
+    let mut index = if a.out.exists() {
+        let existing = read_index(&a.out)?;
+        if existing.bits() != bits {
+            bail!("{}: index has {}-bit codes but the bundle's model makes {bits}-bit codes", a.out.display(), existing.bits());
+        }
+        if existing.classes != bundle.config.classes {
+            bail!("{}: index classes differ from the bundle's", a.out.display());
+        }
+        existing
+    } else {
+        CodeIndex::new(bits, bundle.config.classes.clone())
+    };
+    let mut files = Vec::new();
+    walk(&a.images, &mut files)?;
+    if files.is_empty() {
+        bail!("{}: no images found", a.images.display());
+    }
+    let id_of = |p: &Path| p.strip_prefix(&a.images).unwrap_or(p).to_string_lossy().replace('\\', "/");
+    let todo: Vec<&PathBuf> = files.iter().filter(|p| !index.contains(&id_of(p))).collect();
+    eprintln!("{} images, {} already indexed, {} to encode on {}", files.len(), files.len() - todo.len(), todo.len(), bundle.device_name);
+    let bar = progress::bar(todo.len() as u64, "indexing");
+    let classes = &bundle.config.classes;
+    for chunk in todo.chunks(a.batch.max(1)) {
+        let mut pixels = Vec::new();
+        for p in chunk {
+            pixels.extend(bundle.config.preprocess.apply(&read_image(p)?));
+        }
+        let e = encode(&bundle.model, &bundle.config.model, pixels, chunk.len(), &bundle.device);
+        for (k, p) in chunk.iter().enumerate() {
+            let id = id_of(p);
+            let probs = &e.probs[k * classes.len()..(k + 1) * classes.len()];
+            let predicted = (0..classes.len()).max_by(|&x, &y| probs[x].total_cmp(&probs[y])).unwrap();
+            // A parent folder named after a class is the image's true label.
+            let label = Path::new(&id)
+                .parent()
+                .and_then(|d| d.file_name())
+                .and_then(|d| classes.iter().position(|c| *c == d.to_string_lossy()))
+                .map(|c| c as u16);
+            let entry = Entry {
+                timestamp: timestamp_from_name(&id),
+                id,
+                predicted: predicted as u16,
+                probability: probs[predicted],
+                label,
+            };
+            index.push(entry, &pack_code(&e.hash[k * bits..(k + 1) * bits]));
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let bytes = index.to_bytes();
+    write_atomic(&a.out, &bytes)?;
+    println!(
+        "wrote {} ({} images, {} bits, {:.1} KB: {} bytes of code per image)",
+        a.out.display(),
+        index.len(),
+        bits,
+        bytes.len() as f64 / 1e3,
+        bits.div_ceil(8)
+    );
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct QueryArgs {
+    /// The image to search with.
+    pub image: PathBuf,
+    #[arg(long, default_value = "bundle")]
+    pub bundle: PathBuf,
+    #[arg(long, default_value = "archive.idx")]
+    pub index: PathBuf,
+    /// Number of neighbours.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Only neighbours predicted as this class.
+    #[arg(long)]
+    pub class: Option<String>,
+    /// Only neighbours within this Hamming distance.
+    #[arg(long)]
+    pub radius: Option<u32>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: Choice,
+}
+
+pub fn query(a: &QueryArgs) -> Result<()> {
+    let bundle = load_bundle(&a.bundle, a.device)?;
+    let index = read_index(&a.index)?;
+    let bits = bundle.config.model.bits;
+    if index.bits() != bits {
+        bail!("{}: index has {}-bit codes but the bundle's model makes {bits}-bit codes", a.index.display(), index.bits());
+    }
+    let img = read_image(&a.image)?;
+    let e = encode(&bundle.model, &bundle.config.model, bundle.config.preprocess.apply(&img), 1, &bundle.device);
+    let classes = &bundle.config.classes;
+    let code = pack_code(&e.hash);
+    let filter = match &a.class {
+        Some(c) => Some(
+            classes.iter().position(|x| x == c).with_context(|| format!("unknown class `{c}` (classes: {})", classes.join(", ")))? as u16,
+        ),
+        None => None,
+    };
+    let hits = index.codes.search(&code, a.k, a.radius.unwrap_or(u32::MAX), |i| filter.is_none_or(|c| index.entries[i].predicted == c));
+    let predicted = (0..classes.len()).max_by(|&x, &y| e.probs[x].total_cmp(&e.probs[y])).unwrap();
+    if a.json {
+        let v = serde_json::json!({
+            "image": a.image.display().to_string(),
+            "predicted": classes[predicted],
+            "probabilities": classes.iter().zip(&e.probs).map(|(c, p)| (c.clone(), serde_json::json!(p))).collect::<serde_json::Map<String, serde_json::Value>>(),
+            "code": CodeSet::from_outputs(&e.hash, bits).code(0).iter().map(|w| format!("{w:016x}")).collect::<Vec<_>>().join(""),
+            "neighbours": hits.iter().map(|h| {
+                let en = &index.entries[h.index];
+                serde_json::json!({
+                    "id": en.id, "distance": h.distance, "predicted": classes[en.predicted as usize],
+                    "probability": en.probability,
+                    "label": en.label.map(|l| classes[l as usize].clone()), "timestamp": en.timestamp,
+                })
+            }).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{}: {} ({:.1}%)", a.image.display(), classes[predicted], e.probs[predicted] * 100.0);
+        for (c, p) in classes.iter().zip(&e.probs) {
+            println!("  {c:>10} {:5.1}%", p * 100.0);
+        }
+        println!("nearest {} of {} archive images (Hamming distance of {bits}-bit codes):", hits.len(), index.len());
+        for h in &hits {
+            let en = &index.entries[h.index];
+            let label = en.label.map_or(String::new(), |l| format!(", labelled {}", classes[l as usize]));
+            println!("  {:>3}  {}  ({}{label})", h.distance, en.id, classes[en.predicted as usize]);
+        }
+    }
+    Ok(())
+}

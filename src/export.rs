@@ -1,0 +1,147 @@
+//! The bundle: what the browser (or `aurora-hash query`) loads to run a trained model.
+//!
+//! A bundle is a folder of three files:
+//!
+//! * `model.bpk` — the weights, burn's burnpack format, f16 by default (half the size; codes
+//!   stay the same on ≥ 99% of bits, which the tests check);
+//! * `bundle.json` — [`BundleConfig`]: the network's configuration, preprocessing, class names
+//!   and the weights' precision;
+//! * `manifest.json` — [`Manifest`]: format version plus size and SHA-256 of every other file
+//!   (including an index shipped beside the bundle), so a loader detects a damaged or
+//!   mismatched download and says which file is wrong.
+//!
+//! Bytes in, bytes out: writing them to disk (atomically) or fetching them is the caller's job.
+
+use crate::data::preprocess::Preprocess;
+use crate::model::{AuroraNet, ModelConfig};
+use burn::store::{BurnpackStore, FloatCastAdapter, ModuleSnapshot};
+use burn::tensor::{Bytes, DType, Device};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub const BUNDLE_FORMAT: u32 = 1;
+pub const WEIGHTS_FILE: &str = "model.bpk";
+pub const CONFIG_FILE: &str = "bundle.json";
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BundleConfig {
+    pub format: u32,
+    pub model: ModelConfig,
+    pub preprocess: Preprocess,
+    pub classes: Vec<String>,
+    /// "f16" or "f32": how the weights are stored (they are computed in f32 either way).
+    pub weights_dtype: String,
+    /// Where the weights came from (run folder and epoch), for people reading the bundle.
+    pub provenance: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FileEntry {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format: u32,
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{file}: bundle format {found} is not supported (this build reads format {BUNDLE_FORMAT})")]
+    Format { file: String, found: u32 },
+    #[error("{0}: not listed in the bundle's manifest")]
+    Unlisted(String),
+    #[error("{file}: size {found} bytes, the manifest says {expected}: incomplete or replaced")]
+    Size { file: String, expected: u64, found: u64 },
+    #[error("{0}: checksum does not match the manifest: damaged or replaced")]
+    Checksum(String),
+    #[error("{file}: not valid JSON of this kind: {reason}")]
+    Json { file: String, reason: String },
+    #[error("{0}: invalid model configuration: {1}")]
+    Config(String, String),
+    #[error("model.bpk: damaged or not a weights file: {0}")]
+    Weights(String),
+    #[error("model.bpk: weights do not match bundle.json (missing {0})")]
+    Mismatch(String),
+    #[error("index has {index} bits but the model makes {model}-bit codes")]
+    Bits { index: usize, model: usize },
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Manifest {
+    pub fn for_files(files: &[(&str, &[u8])]) -> Self {
+        Self {
+            format: BUNDLE_FORMAT,
+            files: files
+                .iter()
+                .map(|(name, bytes)| FileEntry { name: name.to_string(), size: bytes.len() as u64, sha256: sha256_hex(bytes) })
+                .collect(),
+        }
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Self, BundleError> {
+        let m: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| BundleError::Json { file: MANIFEST_FILE.into(), reason: e.to_string() })?;
+        if m.format != BUNDLE_FORMAT {
+            return Err(BundleError::Format { file: MANIFEST_FILE.into(), found: m.format });
+        }
+        Ok(m)
+    }
+
+    /// Checks `bytes` against the manifest's entry for `name`.
+    pub fn verify(&self, name: &str, bytes: &[u8]) -> Result<(), BundleError> {
+        let e = self.files.iter().find(|f| f.name == name).ok_or_else(|| BundleError::Unlisted(name.into()))?;
+        if e.size != bytes.len() as u64 {
+            return Err(BundleError::Size { file: name.into(), expected: e.size, found: bytes.len() as u64 });
+        }
+        if e.sha256 != sha256_hex(bytes) {
+            return Err(BundleError::Checksum(name.into()));
+        }
+        Ok(())
+    }
+}
+
+impl BundleConfig {
+    pub fn parse(bytes: &[u8]) -> Result<Self, BundleError> {
+        let c: BundleConfig = serde_json::from_slice(bytes)
+            .map_err(|e| BundleError::Json { file: CONFIG_FILE.into(), reason: e.to_string() })?;
+        if c.format != BUNDLE_FORMAT {
+            return Err(BundleError::Format { file: CONFIG_FILE.into(), found: c.format });
+        }
+        c.model.validate().map_err(|e| BundleError::Config(CONFIG_FILE.into(), e.to_string()))?;
+        if c.classes.len() != c.model.num_classes {
+            return Err(BundleError::Config(CONFIG_FILE.into(), format!("{} class names for {} classes", c.classes.len(), c.model.num_classes)));
+        }
+        Ok(c)
+    }
+}
+
+/// The model's weights as burnpack bytes, in f16 (`half`) or f32.
+pub fn weights_to_bytes(model: &AuroraNet, half: bool) -> Result<Vec<u8>, BundleError> {
+    let mut store = BurnpackStore::from_bytes(None);
+    if half {
+        store = store.with_to_adapter(FloatCastAdapter::to(DType::F16));
+    }
+    model.save_into(&mut store).map_err(|e| BundleError::Weights(e.to_string()))?;
+    Ok(store.get_bytes().map_err(|e| BundleError::Weights(e.to_string()))?.to_vec())
+}
+
+/// A model built from `config` with the weights in `bytes` (f16 or f32), computing in f32.
+pub fn model_from_bytes(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -> Result<AuroraNet, BundleError> {
+    let mut model = AuroraNet::new(config, device);
+    let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes))).with_from_adapter(FloatCastAdapter::to(DType::F32));
+    let result = model.load_from(&mut store).map_err(|e| BundleError::Weights(e.to_string()))?;
+    if !result.missing.is_empty() || !result.errors.is_empty() {
+        let mut what: Vec<String> = result.missing.iter().take(3).map(|m| format!("{m:?}")).collect();
+        what.extend(result.errors.iter().take(3).map(|e| format!("{e:?}")));
+        return Err(BundleError::Mismatch(what.join(", ")));
+    }
+    Ok(model)
+}
