@@ -99,6 +99,14 @@ pub enum IndexCommand {
     /// Encode a folder of images (recursively) into an index; with an existing --out, only
     /// images not in it yet are encoded and added.
     Build(IndexArgs),
+    /// MAP of an index's codes under a run's split: test images as queries, training images as
+    /// the database (the same protocol as `eval`, from the stored codes alone).
+    Score {
+        index: PathBuf,
+        /// Run folder whose split.json defines queries and database.
+        #[arg(long)]
+        run: PathBuf,
+    },
     /// Join indexes built on different machines (later files add only images not seen yet).
     Merge {
         /// Indexes to join, in order.
@@ -154,6 +162,7 @@ pub fn index(cmd: &IndexCommand) -> Result<()> {
             Ok(())
         }
         IndexCommand::Build(a) => build(a),
+        IndexCommand::Score { index, run } => score(index, run),
     }
 }
 
@@ -294,5 +303,28 @@ pub fn query(a: &QueryArgs) -> Result<()> {
             println!("  {:>3}  {}  ({}{label})", h.distance, en.id, classes[en.predicted as usize]);
         }
     }
+    Ok(())
+}
+
+fn score(path: &Path, run: &Path) -> Result<()> {
+    let index = read_index(path)?;
+    let split = Run::at(run).split()?;
+    let pos: std::collections::HashMap<&str, usize> =
+        index.entries.iter().enumerate().map(|(i, e)| (e.id.as_str(), i)).collect();
+    let pick = |ids: &[String]| -> Result<(CodeSet, Vec<usize>)> {
+        let mut codes = CodeSet::new(index.bits());
+        let mut labels = Vec::new();
+        for id in ids {
+            let &i = pos.get(id.as_str()).with_context(|| format!("{}: `{id}` of the run's split is not indexed", path.display()))?;
+            let label = index.entries[i].label.with_context(|| format!("{}: `{id}` has no true label", path.display()))?;
+            codes.push_words(index.codes.code(i));
+            labels.push(label as usize);
+        }
+        Ok((codes, labels))
+    };
+    let (q, ql) = pick(&split.test)?;
+    let (db, dbl) = pick(split.database.as_ref().unwrap_or(&split.train))?;
+    let r = aurora_hash::metrics::retrieval(&q, &ql, &db, &dbl, None, &[10, 100]);
+    println!("{}: {} queries, database {}: MAP {:.4}, P@10 {:.4}, P@100 {:.4}", path.display(), q.len(), db.len(), r.map, r.top_k_precision[0].1, r.top_k_precision[1].1);
     Ok(())
 }

@@ -61,7 +61,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1.0)]
     pub mu: f32,
     /// λ, weight of the contrastive hash loss (0 = the "no hash loss" ablation).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 0.1)]
     pub lambda: f32,
     /// m, contrastive margin on squared distance (default: bits / 4).
     #[arg(long)]

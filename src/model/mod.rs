@@ -40,6 +40,10 @@ fn he() -> Initializer {
     Initializer::KaimingNormal { gain: std::f64::consts::SQRT_2, fan_out_only: false }
 }
 
+fn xavier() -> Initializer {
+    Initializer::XavierNormal { gain: 1.0 }
+}
+
 fn linear(d_in: usize, d_out: usize, device: &Device) -> Linear {
     LinearConfig::new(d_in, d_out).with_initializer(he()).init(device)
 }
@@ -120,8 +124,11 @@ impl AuroraNet {
             pmt: config.spp_pmt.then(|| Pmt::new(c5, device)),
             fc6: linear(config.fc6_inputs(), fc, device),
             fc7: linear(fc, fc, device),
-            hash: linear(fc, config.bits, device),
-            fc8: linear(config.bits, config.num_classes, device),
+            // The hash layer keeps a small (Xavier) init so its sigmoid starts in its linear
+            // range: saturated from the start, the codes collapse to one constant code (all
+            // similar pairs satisfied) and the gradients that would separate them vanish.
+            hash: LinearConfig::new(fc, config.bits).with_initializer(xavier()).init(device),
+            fc8: LinearConfig::new(config.bits, config.num_classes).with_initializer(xavier()).init(device),
             dropout: DropoutConfig::new(config.dropout).init(),
         }
     }
