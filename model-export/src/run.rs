@@ -193,21 +193,6 @@ pub fn save_model(model: &AuroraNet, path: &Path) -> Result<()> {
 }
 
 pub fn load_model(config: &ModelConfig, path: &Path, device: &Device) -> Result<AuroraNet> {
-    if !path.is_file() {
-        bail!("weights file {} is missing", path.display());
-    }
-    let mut model = AuroraNet::new(config, device);
-    let mut store = BurnpackStore::from_file(path);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| anyhow::anyhow!("{}: damaged or not a weights file: {e}", path.display()))?;
-    if !result.missing.is_empty() || !result.errors.is_empty() {
-        bail!(
-            "{}: weights do not match the model configuration (missing: {:?}; errors: {:?})",
-            path.display(),
-            result.missing,
-            result.errors.iter().map(|e| format!("{e:?}")).take(3).collect::<Vec<_>>()
-        );
-    }
-    Ok(model)
+    let bytes = std::fs::read(path).with_context(|| format!("weights file {} is missing or unreadable", path.display()))?;
+    aurora_hash::export::model_from_bytes(config, bytes, device).with_context(|| format!("{}", path.display()))
 }
