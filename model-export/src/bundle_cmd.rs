@@ -13,7 +13,8 @@ use aurora_hash::model::AuroraNet;
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 
-use crate::dataset::read_image;
+use crate::dataset::{is_image, read_image};
+use crate::eval_cmd::predicted_classes;
 use crate::device::{self, Choice};
 use crate::progress;
 use crate::run::{Run, write_atomic};
@@ -140,9 +141,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for p in entries {
         if p.is_dir() {
             walk(&p, out)?;
-        } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-            matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg" | "bmp" | "gif" | "webp" | "tif" | "tiff")
-        }) {
+        } else if is_image(&p) {
             out.push(p);
         }
     }
@@ -197,10 +196,11 @@ fn build(a: &IndexArgs) -> Result<()> {
             pixels.extend(bundle.config.preprocess.apply(&read_image(p)?));
         }
         let e = encode(&bundle.model, &bundle.config.model, pixels, chunk.len(), &bundle.device);
+        let predicted_all = predicted_classes(&e.probs, classes.len());
         for (k, p) in chunk.iter().enumerate() {
             let id = id_of(p);
+            let predicted = predicted_all[k];
             let probs = &e.probs[k * classes.len()..(k + 1) * classes.len()];
-            let predicted = (0..classes.len()).max_by(|&x, &y| probs[x].total_cmp(&probs[y])).unwrap();
             // A parent folder named after a class is the image's true label.
             let label = Path::new(&id)
                 .parent()
@@ -274,7 +274,7 @@ pub fn query(a: &QueryArgs) -> Result<()> {
         None => None,
     };
     let hits = index.codes.search(&code, a.k, a.radius.unwrap_or(u32::MAX), |i| filter.is_none_or(|c| index.entries[i].predicted == c));
-    let predicted = (0..classes.len()).max_by(|&x, &y| e.probs[x].total_cmp(&e.probs[y])).unwrap();
+    let predicted = predicted_classes(&e.probs, classes.len())[0];
     if a.json {
         let v = serde_json::json!({
             "image": a.image.display().to_string(),

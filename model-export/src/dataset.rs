@@ -60,9 +60,10 @@ pub struct Listing {
     pub given_test: Option<Vec<usize>>,
 }
 
-const IMAGE_EXTS: [&str; 9] = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff", "pgm"];
+const IMAGE_EXTS: [&str; 8] = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"];
 
-fn is_image(p: &Path) -> bool {
+/// Whether the file name has an extension of a format the decoder reads.
+pub fn is_image(p: &Path) -> bool {
     p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
@@ -218,7 +219,7 @@ pub fn load_pixels(listing: &Listing, which: &[usize], pre: &Preprocess, what: &
         let img = load_image(listing, i)?;
         Ok(pre.apply(&img))
     };
-    // Two workers: decoding is the slow part and the machines this runs on have a few cores.
+    // One worker per core (up to 8): decoding is the slow part.
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
     let chunk = which.len().div_ceil(workers).max(1);
     let results: Vec<Result<Vec<Vec<f32>>>> = std::thread::scope(|s| {

@@ -19,7 +19,6 @@ use aurora_hash::data::preprocess::Preprocess;
 use aurora_hash::model::{AuroraNet, ModelConfig};
 use aurora_hash::train::TrainConfig;
 use burn::optim::ModuleOptimizer;
-use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -187,9 +186,10 @@ impl Run {
     }
 }
 
+/// Checkpoint weights are f32 burnpack, written by the same code as a bundle's.
 pub fn save_model(model: &AuroraNet, path: &Path) -> Result<()> {
-    let mut store = BurnpackStore::from_file(path).overwrite(true);
-    model.save_into(&mut store).map_err(|e| anyhow::anyhow!("cannot save weights to {}: {e}", path.display()))
+    let bytes = aurora_hash::export::weights_to_bytes(model, false)?;
+    write_atomic(path, &bytes)
 }
 
 pub fn load_model(config: &ModelConfig, path: &Path, device: &Device) -> Result<AuroraNet> {
