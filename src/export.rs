@@ -23,6 +23,8 @@ pub const BUNDLE_FORMAT: u32 = 1;
 pub const WEIGHTS_FILE: &str = "model.bpk";
 pub const CONFIG_FILE: &str = "bundle.json";
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// The archive index a site ships inside its bundle folder (listed in the manifest).
+pub const INDEX_FILE: &str = "archive.idx";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BundleConfig {
@@ -83,6 +85,15 @@ impl Manifest {
                 .iter()
                 .map(|(name, bytes)| FileEntry { name: name.to_string(), size: bytes.len() as u64, sha256: sha256_hex(bytes) })
                 .collect(),
+        }
+    }
+
+    /// Adds or replaces the entry for `name` (an index built after the bundle, say).
+    pub fn set(&mut self, name: &str, bytes: &[u8]) {
+        let entry = FileEntry { name: name.to_string(), size: bytes.len() as u64, sha256: sha256_hex(bytes) };
+        match self.files.iter_mut().find(|f| f.name == name) {
+            Some(e) => *e = entry,
+            None => self.files.push(entry),
         }
     }
 

@@ -46,6 +46,28 @@ pub fn unpack_code(words: &[u64], bits: usize) -> Vec<bool> {
     (0..bits).map(|i| words[i / 64] >> (i % 64) & 1 == 1).collect()
 }
 
+/// A packed code as text: each word as 16 lowercase hex digits, word 0 first. This is how a
+/// code crosses from the model to the page's search and how `query --json` prints it, so the
+/// two can be compared character for character.
+pub fn code_to_hex(words: &[u64]) -> String {
+    words.iter().map(|w| format!("{w:016x}")).collect()
+}
+
+/// The inverse of [`code_to_hex`] for a code of `bits` bits; `None` if the text is not such a
+/// code (wrong length, a non-hex digit, or bits set beyond `bits`).
+pub fn code_from_hex(text: &str, bits: usize) -> Option<Vec<u64>> {
+    let n = words_for(bits);
+    if text.len() != n * 16 || !text.is_ascii() {
+        return None;
+    }
+    let words: Vec<u64> = (0..n).map(|i| u64::from_str_radix(&text[i * 16..(i + 1) * 16], 16).ok()).collect::<Option<_>>()?;
+    let spare = n * 64 - bits;
+    if spare > 0 && words[n - 1] >> (64 - spare) != 0 {
+        return None;
+    }
+    Some(words)
+}
+
 /// Hamming distance between two packed codes of the same length.
 #[inline]
 pub fn hamming(a: &[u64], b: &[u64]) -> u32 {
@@ -196,6 +218,17 @@ impl CodeSet {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hex_round_trip_and_rejects() {
+        let code = pack_code(&[1.0, 0.0, 0.7, 0.2, 0.5]);
+        let hex = code_to_hex(&code);
+        assert_eq!(hex, "0000000000000015");
+        assert_eq!(code_from_hex(&hex, 5), Some(code));
+        assert_eq!(code_from_hex("0000000000000020", 5), None, "bit 5 of a 5-bit code");
+        assert_eq!(code_from_hex("00000000000000", 5), None);
+        assert_eq!(code_from_hex("000000000000001g", 5), None);
+    }
+
     use super::*;
 
     fn lcg(seed: &mut u64) -> u64 {

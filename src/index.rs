@@ -72,6 +72,15 @@ pub enum IndexError {
     Classes,
 }
 
+/// Where an image's thumbnail lives beside its index: `thumbs/` + the first 16 hex digits of
+/// SHA-256 of its id + `.jpg`. Named from the id, not the position, so thumbnails survive
+/// merges and incremental rebuilds, and a published site does not reveal the archive's paths.
+pub fn thumb_path(id: &str) -> String {
+    let digest = Sha256::digest(id.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("thumbs/{hex}.jpg")
+}
+
 fn damaged(what: impl Into<String>) -> IndexError {
     IndexError::Damaged(what.into())
 }

@@ -41,3 +41,12 @@ pub fn encode_tensors(
     let out = model.forward(batch_tensor(pixels, n, config, device));
     (out.hash, softmax(out.logits, 1))
 }
+
+/// The most probable class of each image in row-major `probs`; the first wins a tie, here, in
+/// the native tool and in the browser alike.
+pub fn predicted_classes(probs: &[f32], classes: usize) -> Vec<usize> {
+    probs
+        .chunks_exact(classes)
+        .map(|p| p.iter().enumerate().fold(0, |best, (i, &v)| if v > p[best] { i } else { best }))
+        .collect()
+}

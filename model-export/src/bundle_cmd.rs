@@ -4,17 +4,17 @@
 use anyhow::{Context, Result, bail};
 use aurora_hash::data::split::timestamp_from_name;
 use aurora_hash::export::{
-    BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, MANIFEST_FILE, Manifest, WEIGHTS_FILE, model_from_bytes, weights_to_bytes,
+    BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, INDEX_FILE, MANIFEST_FILE, Manifest, WEIGHTS_FILE, model_from_bytes, weights_to_bytes,
 };
-use aurora_hash::hashing::{CodeSet, pack_code};
-use aurora_hash::index::{CodeIndex, Entry};
+use aurora_hash::hashing::{CodeSet, code_to_hex, pack_code};
+use aurora_hash::index::{CodeIndex, Entry, thumb_path};
 use aurora_hash::infer::encode;
 use aurora_hash::model::AuroraNet;
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 
 use crate::dataset::{is_image, read_image};
-use crate::eval_cmd::predicted_classes;
+use aurora_hash::infer::predicted_classes;
 use crate::device::{self, Choice};
 use crate::progress;
 use crate::run::{Run, write_atomic};
@@ -130,6 +130,58 @@ pub struct IndexArgs {
     pub batch: usize,
     #[arg(long, value_enum, default_value = "auto")]
     pub device: Choice,
+    /// Also write a small JPEG of each image to `thumbs/` beside the index, for the page's
+    /// results (named by `aurora_hash::index::thumb_path`).
+    #[arg(long)]
+    pub thumbs: bool,
+}
+
+/// Longest side of a thumbnail: sharp on a phone's results grid, ~5 KB each.
+const THUMB_SIDE: u32 = 160;
+
+fn write_thumb(dir: &Path, id: &str, img: &image::DynamicImage) -> Result<()> {
+    let path = dir.join(thumb_path(id));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let small = img.thumbnail(THUMB_SIDE, THUMB_SIDE).to_rgb8();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80)
+        .encode_image(&small)
+        .with_context(|| format!("cannot encode the thumbnail of {id}"))?;
+    write_atomic(&path, &jpeg)
+}
+
+/// An index written into a bundle folder is listed in the bundle's manifest, so the page can
+/// tell an index that belongs to its model from a stale or foreign one.
+fn list_in_manifest(index_path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = index_path.parent().unwrap_or(Path::new("."));
+    let manifest_path = dir.join(MANIFEST_FILE);
+    if !manifest_path.is_file() {
+        return Ok(());
+    }
+    let raw = std::fs::read(&manifest_path).with_context(|| format!("cannot read {}", manifest_path.display()))?;
+    let mut manifest = Manifest::parse(&raw).with_context(|| format!("{}", manifest_path.display()))?;
+    let name = index_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    manifest.set(&name, bytes);
+    write_atomic(&manifest_path, &serde_json::to_vec_pretty(&manifest)?)
+}
+
+/// An index inside a bundle folder that the bundle's manifest does not list as it is was made
+/// with other weights (the bundle was exported again since): its codes cannot be extended.
+fn stale_in_bundle(index_path: &Path) -> Result<bool> {
+    let manifest_path = index_path.parent().unwrap_or(Path::new(".")).join(MANIFEST_FILE);
+    if !manifest_path.is_file() {
+        return Ok(false);
+    }
+    let manifest = Manifest::parse(&std::fs::read(&manifest_path)?).with_context(|| format!("{}", manifest_path.display()))?;
+    let name = index_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let bytes = std::fs::read(index_path).with_context(|| format!("cannot read index {}", index_path.display()))?;
+    let stale = manifest.verify(&name, &bytes).is_err();
+    if stale {
+        eprintln!("{}: made before the bundle was last exported: indexing everything again", index_path.display());
+    }
+    Ok(stale)
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -156,7 +208,9 @@ pub fn index(cmd: &IndexCommand) -> Result<()> {
                 let added = joined.merge(&read_index(p)?).with_context(|| format!("joining {}", p.display()))?;
                 eprintln!("{}: {added} new images", p.display());
             }
-            write_atomic(out, &joined.to_bytes())?;
+            let bytes = joined.to_bytes();
+            write_atomic(out, &bytes)?;
+            list_in_manifest(out, &bytes)?;
             println!("wrote {} ({} images, {} bits)", out.display(), joined.len(), joined.bits());
             Ok(())
         }
@@ -168,7 +222,7 @@ pub fn index(cmd: &IndexCommand) -> Result<()> {
 fn build(a: &IndexArgs) -> Result<()> {
     let bundle = load_bundle(&a.bundle, a.device)?;
     let bits = bundle.config.model.bits;
-    let mut index = if a.out.exists() {
+    let mut index = if a.out.exists() && !stale_in_bundle(&a.out)? {
         let existing = read_index(&a.out)?;
         if existing.bits() != bits {
             bail!("{}: index has {}-bit codes but the bundle's model makes {bits}-bit codes", a.out.display(), existing.bits());
@@ -189,11 +243,16 @@ fn build(a: &IndexArgs) -> Result<()> {
     let todo: Vec<&PathBuf> = files.iter().filter(|p| !index.contains(&id_of(p))).collect();
     eprintln!("{} images, {} already indexed, {} to encode on {}", files.len(), files.len() - todo.len(), todo.len(), bundle.device_name);
     let bar = progress::bar(todo.len() as u64, "indexing");
+    let thumbs_dir = a.out.parent().unwrap_or(Path::new("."));
     let classes = &bundle.config.classes;
     for chunk in todo.chunks(a.batch.max(1)) {
         let mut pixels = Vec::new();
         for p in chunk {
-            pixels.extend(bundle.config.preprocess.apply(&read_image(p)?));
+            let img = read_image(p)?;
+            if a.thumbs {
+                write_thumb(thumbs_dir, &id_of(p), &img)?;
+            }
+            pixels.extend(bundle.config.preprocess.apply(&img));
         }
         let e = encode(&bundle.model, &bundle.config.model, pixels, chunk.len(), &bundle.device);
         let predicted_all = predicted_classes(&e.probs, classes.len());
@@ -221,6 +280,7 @@ fn build(a: &IndexArgs) -> Result<()> {
     bar.finish_and_clear();
     let bytes = index.to_bytes();
     write_atomic(&a.out, &bytes)?;
+    list_in_manifest(&a.out, &bytes)?;
     println!(
         "wrote {} ({} images, {} bits, {:.1} KB: {} bytes of code per image)",
         a.out.display(),
@@ -234,12 +294,14 @@ fn build(a: &IndexArgs) -> Result<()> {
 
 #[derive(clap::Args, Debug)]
 pub struct QueryArgs {
-    /// The image to search with.
-    pub image: PathBuf,
+    /// The images to search with.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
     #[arg(long, default_value = "bundle")]
     pub bundle: PathBuf,
-    #[arg(long, default_value = "archive.idx")]
-    pub index: PathBuf,
+    /// The archive index (default: archive.idx in the bundle folder).
+    #[arg(long)]
+    pub index: Option<PathBuf>,
     /// Number of neighbours.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
@@ -249,7 +311,7 @@ pub struct QueryArgs {
     /// Only neighbours within this Hamming distance.
     #[arg(long)]
     pub radius: Option<u32>,
-    /// Print JSON instead of text.
+    /// Print one JSON object per image (JSON Lines) instead of text.
     #[arg(long)]
     pub json: bool,
     #[arg(long, value_enum, default_value = "cpu")]
@@ -258,49 +320,53 @@ pub struct QueryArgs {
 
 pub fn query(a: &QueryArgs) -> Result<()> {
     let bundle = load_bundle(&a.bundle, a.device)?;
-    let index = read_index(&a.index)?;
+    let index_path = a.index.clone().unwrap_or_else(|| a.bundle.join(INDEX_FILE));
+    let index = read_index(&index_path)?;
     let bits = bundle.config.model.bits;
     if index.bits() != bits {
-        bail!("{}: index has {}-bit codes but the bundle's model makes {bits}-bit codes", a.index.display(), index.bits());
+        bail!("{}: index has {}-bit codes but the bundle's model makes {bits}-bit codes", index_path.display(), index.bits());
     }
-    let img = read_image(&a.image)?;
-    let e = encode(&bundle.model, &bundle.config.model, bundle.config.preprocess.apply(&img), 1, &bundle.device);
     let classes = &bundle.config.classes;
-    let code = pack_code(&e.hash);
     let filter = match &a.class {
         Some(c) => Some(
             classes.iter().position(|x| x == c).with_context(|| format!("unknown class `{c}` (classes: {})", classes.join(", ")))? as u16,
         ),
         None => None,
     };
-    let hits = index.codes.search(&code, a.k, a.radius.unwrap_or(u32::MAX), |i| filter.is_none_or(|c| index.entries[i].predicted == c));
-    let predicted = predicted_classes(&e.probs, classes.len())[0];
-    if a.json {
-        let v = serde_json::json!({
-            "image": a.image.display().to_string(),
-            "predicted": classes[predicted],
-            "probabilities": classes.iter().zip(&e.probs).map(|(c, p)| (c.clone(), serde_json::json!(p))).collect::<serde_json::Map<String, serde_json::Value>>(),
-            "code": CodeSet::from_outputs(&e.hash, bits).code(0).iter().map(|w| format!("{w:016x}")).collect::<Vec<_>>().join(""),
-            "neighbours": hits.iter().map(|h| {
+    for image in &a.images {
+        let img = read_image(image)?;
+        let e = encode(&bundle.model, &bundle.config.model, bundle.config.preprocess.apply(&img), 1, &bundle.device);
+        let code = pack_code(&e.hash);
+        let hits = index.codes.search(&code, a.k, a.radius.unwrap_or(u32::MAX), |i| filter.is_none_or(|c| index.entries[i].predicted == c));
+        let predicted = predicted_classes(&e.probs, classes.len())[0];
+        if a.json {
+            let v = serde_json::json!({
+                "image": image.display().to_string(),
+                "predicted": classes[predicted],
+                "probabilities": classes.iter().zip(&e.probs).map(|(c, p)| (c.clone(), serde_json::json!(p))).collect::<serde_json::Map<String, serde_json::Value>>(),
+                "code": code_to_hex(&code),
+                "hash": e.hash,
+                "neighbours": hits.iter().map(|h| {
+                    let en = &index.entries[h.index];
+                    serde_json::json!({
+                        "id": en.id, "distance": h.distance, "predicted": classes[en.predicted as usize],
+                        "probability": en.probability,
+                        "label": en.label.map(|l| classes[l as usize].clone()), "timestamp": en.timestamp,
+                    })
+                }).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string(&v)?);
+        } else {
+            println!("{}: {} ({:.1}%)", image.display(), classes[predicted], e.probs[predicted] * 100.0);
+            for (c, p) in classes.iter().zip(&e.probs) {
+                println!("  {c:>10} {:5.1}%", p * 100.0);
+            }
+            println!("nearest {} of {} archive images (Hamming distance of {bits}-bit codes):", hits.len(), index.len());
+            for h in &hits {
                 let en = &index.entries[h.index];
-                serde_json::json!({
-                    "id": en.id, "distance": h.distance, "predicted": classes[en.predicted as usize],
-                    "probability": en.probability,
-                    "label": en.label.map(|l| classes[l as usize].clone()), "timestamp": en.timestamp,
-                })
-            }).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        println!("{}: {} ({:.1}%)", a.image.display(), classes[predicted], e.probs[predicted] * 100.0);
-        for (c, p) in classes.iter().zip(&e.probs) {
-            println!("  {c:>10} {:5.1}%", p * 100.0);
-        }
-        println!("nearest {} of {} archive images (Hamming distance of {bits}-bit codes):", hits.len(), index.len());
-        for h in &hits {
-            let en = &index.entries[h.index];
-            let label = en.label.map_or(String::new(), |l| format!(", labelled {}", classes[l as usize]));
-            println!("  {:>3}  {}  ({}{label})", h.distance, en.id, classes[en.predicted as usize]);
+                let label = en.label.map_or(String::new(), |l| format!(", labelled {}", classes[l as usize]));
+                println!("  {:>3}  {}  ({}{label})", h.distance, en.id, classes[en.predicted as usize]);
+            }
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! `aurora-hash eval`: scores a trained run the way the paper does (section 3.1) and writes a
 //! report a person can read: JSON with every figure, SVG plots, and a summary on the terminal.
 
+use aurora_hash::infer::predicted_classes;
 use anyhow::{Result, bail};
 use aurora_hash::hashing::CodeSet;
 use aurora_hash::infer::{Encoded, encode};
@@ -80,13 +81,6 @@ pub fn encode_all(
     }
     bar.finish_and_clear();
     Ok(all)
-}
-
-pub fn predicted_classes(probs: &[f32], classes: usize) -> Vec<usize> {
-    probs
-        .chunks_exact(classes)
-        .map(|p| p.iter().enumerate().fold(0, |best, (i, &v)| if v > p[best] { i } else { best }))
-        .collect()
 }
 
 pub fn eval(args: &EvalArgs) -> Result<EvalReport> {

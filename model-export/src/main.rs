@@ -11,6 +11,7 @@ mod generate;
 mod plot;
 mod progress;
 mod run;
+mod serve;
 mod train_cmd;
 
 use anyhow::Result;
@@ -27,18 +28,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Generate → train a small model → evaluate, on the built-in synthetic data.
-    Demo {
-        /// Run folder.
-        #[arg(long, default_value = "runs/demo")]
-        run: PathBuf,
-        /// Synthetic frames per class.
-        #[arg(long, default_value_t = 96)]
-        per_class: usize,
-        #[arg(long, default_value_t = 30)]
-        epochs: usize,
-        #[arg(long, value_enum, default_value = "auto")]
-        device: device::Choice,
-    },
+    ///
+    /// Then exports the bundle, indexes a synthetic archive with thumbnails, puts the page built
+    /// by trunk (`--web`) beside them in RUN/site and serves it on localhost.
+    Demo(DemoArgs),
     /// Write synthetic all-sky frames as PNG files, one folder per class.
     Generate(generate::GenerateArgs),
     /// Train a network into a run folder (resumable).
@@ -54,6 +47,32 @@ enum Command {
     Query(bundle_cmd::QueryArgs),
     /// Measure training and inference speed of the networks on this machine's backends.
     Bench(bench::BenchArgs),
+    /// Serve a built site (the page, its wasm and bundle/) on this machine.
+    Serve(serve::ServeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct DemoArgs {
+    /// Run folder.
+    #[arg(long, default_value = "runs/demo")]
+    run: PathBuf,
+    /// Synthetic frames per class.
+    #[arg(long, default_value_t = 96)]
+    per_class: usize,
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    #[arg(long, value_enum, default_value = "auto")]
+    device: device::Choice,
+    /// The page as `trunk build --release` writes it (dist/). Without it the bundle and index
+    /// are still written; the page is not.
+    #[arg(long)]
+    web: Option<PathBuf>,
+    /// Port to serve the page on; 0 picks a free one.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Stop after writing the site instead of serving it.
+    #[arg(long)]
+    no_serve: bool,
 }
 
 fn main() {
@@ -66,7 +85,7 @@ fn main() {
 
 fn dispatch(command: Command) -> Result<()> {
     match command {
-        Command::Demo { run, per_class, epochs, device } => demo(run, per_class, epochs, device),
+        Command::Demo(a) => demo(&a),
         Command::Generate(a) => generate::generate(&a),
         Command::Train(a) => train_cmd::train(&a),
         Command::Eval(a) => {
@@ -78,21 +97,23 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Export(a) => bundle_cmd::export(&a),
         Command::Index(c) => bundle_cmd::index(&c),
         Command::Query(a) => bundle_cmd::query(&a),
+        Command::Serve(a) => serve::serve(&a),
     }
 }
 
 /// The README's main command: a small Im-AlexNet-SP on synthetic frames, end to end, in a few
-/// minutes on two CPU cores.
-fn demo(run: PathBuf, per_class: usize, epochs: usize, device: device::Choice) -> Result<()> {
+/// minutes on two CPU cores, ending with the browser page served on localhost.
+fn demo(a: &DemoArgs) -> Result<()> {
     use clap::Parser as _;
-    if run.join("run.json").exists() {
+    let run = &a.run;
+    let resume = run.join("run.json").exists();
+    if resume {
         eprintln!("{} exists: continuing it", run.display());
     }
-    let resume = run.join("run.json").exists();
     let mut args = vec![
         "train".to_string(),
         "--data".into(),
-        format!("synthetic:{per_class}"),
+        format!("synthetic:{}", a.per_class),
         "--run".into(),
         run.display().to_string(),
         "--size".into(),
@@ -104,7 +125,7 @@ fn demo(run: PathBuf, per_class: usize, epochs: usize, device: device::Choice) -
         "--bits".into(),
         "48".into(),
         "--epochs".into(),
-        epochs.to_string(),
+        a.epochs.to_string(),
         "--batch".into(),
         "32".into(),
         "--lr".into(),
@@ -113,7 +134,7 @@ fn demo(run: PathBuf, per_class: usize, epochs: usize, device: device::Choice) -
         "--dropout".into(),
         "0".into(),
         "--device".into(),
-        format!("{device:?}").to_lowercase(),
+        format!("{:?}", a.device).to_lowercase(),
     ];
     if resume {
         args.push("--resume".into());
@@ -122,8 +143,39 @@ fn demo(run: PathBuf, per_class: usize, epochs: usize, device: device::Choice) -
         unreachable!("parsed as train")
     };
     train_cmd::train(&train_args)?;
-    let eval_args = eval_cmd::EvalArgs { run: run.clone(), map_at: Some(100), batch: 64, device };
+    let eval_args = eval_cmd::EvalArgs { run: run.clone(), map_at: Some(100), batch: 64, device: a.device };
     let r = eval_cmd::eval(&eval_args)?;
     eval_cmd::print_summary(&r, &run.join("eval"));
-    Ok(())
+
+    // The site: page + bundle + an archive of synthetic frames to search.
+    let site = run.join("site");
+    let bundle = site.join("bundle");
+    bundle_cmd::export(&bundle_cmd::ExportArgs { run: run.clone(), out: bundle.clone(), f32: false })?;
+    let archive = run.join("archive");
+    if !archive.exists() {
+        generate::generate(&generate::GenerateArgs { out: archive.clone(), per_class: a.per_class, size: 128, seed: 2020 })?;
+    }
+    let examples = run.join("examples");
+    if !examples.exists() {
+        // Frames the model has never seen, to drop on the page.
+        generate::generate(&generate::GenerateArgs { out: examples.clone(), per_class: 2, size: 256, seed: 7 })?;
+    }
+    bundle_cmd::index(&bundle_cmd::IndexCommand::Build(bundle_cmd::IndexArgs {
+        images: archive,
+        bundle: bundle.clone(),
+        out: bundle.join(aurora_hash::export::INDEX_FILE),
+        batch: 64,
+        device: a.device,
+        thumbs: true,
+    }))?;
+    let Some(web) = &a.web else {
+        println!("bundle and index in {}; the page itself is built by `trunk build --release` (scripts/demo.sh does all of it)", bundle.display());
+        return Ok(());
+    };
+    let copied = serve::copy_site(web, &site)?;
+    println!("site in {} ({copied} page files); photos to try: {}", site.display(), examples.display());
+    if a.no_serve {
+        return Ok(());
+    }
+    serve::serve(&serve::ServeArgs { dir: site, port: a.port, host: "127.0.0.1".into() })
 }

@@ -1,0 +1,360 @@
+//! The page in headless Chromium, driven through chromedriver (WebDriver): the same bundle and
+//! archive the native tool writes, served by `aurora-hash serve`, checked against the native
+//! `query` on WebGPU and on the CPU path.
+//!
+//! These tests need Chromium, chromedriver and the trunk-built page, so they are ignored by a
+//! plain `cargo test`; `scripts/test.sh` builds the page and runs them (`--ignored`). Settings:
+//! `AURORA_WEB_DIST` (the page, default `dist`), `CHROMEDRIVER`, `CHROMIUM`,
+//! `AURORA_SCREENSHOTS` (where screenshots go, default the system temp folder).
+
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn tool() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_aurora-hash"))
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let o = cmd.output().expect("run aurora-hash");
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{cmd:?} failed:\n{text}");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A free localhost port (bound, read, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Guard(Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A minimal WebDriver client: the handful of commands these tests use.
+struct Browser {
+    base: String,
+    session: String,
+    _driver: Guard,
+    _profile: PathBuf,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let port = free_port();
+        let child = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {chromedriver} ({e}): install chromium-driver or set CHROMEDRIVER"));
+        let driver = Guard(child);
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ureq::get(&format!("{base}/status")).call().is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = std::env::temp_dir().join(format!("aurora-chromium-{}-{port}", std::process::id()));
+        let args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--enable-unsafe-webgpu".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--no-first-run".into(),
+            "--disable-quic".into(),
+            "--window-size=1100,1400".into(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": args},
+            "timeouts": {"script": 600_000, "pageLoad": 120_000},
+        }}});
+        let v = post(&format!("{base}/session"), caps);
+        let session = v["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_string();
+        Browser { base, session, _driver: driver, _profile: profile }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/session/{}{path}", self.base, self.session)
+    }
+
+    /// Opens the page and waits for its wasm module and script to be running.
+    fn goto(&self, url: &str) {
+        post(&self.url("/url"), json!({ "url": url }));
+        self.wait("window.aurora", "the page to start");
+    }
+
+    /// Runs `body` as an async function in the page and returns what it resolves to. A rejected
+    /// promise fails the test with the page's error message.
+    fn eval(&self, body: &str, args: Value) -> Value {
+        let script = format!(
+            "const done = arguments[arguments.length - 1];
+             (async (...args) => {{ {body} }})(...Array.from(arguments).slice(0, -1))
+               .then((v) => done({{ ok: v === undefined ? null : v }}), (e) => done({{ err: String(e && e.stack || e) }}));"
+        );
+        let v = post(&self.url("/execute/async"), json!({ "script": script, "args": args }));
+        if let Some(err) = v.get("err") {
+            panic!("in the page: {}", err.as_str().unwrap_or_default());
+        }
+        v["ok"].clone()
+    }
+
+    fn find(&self, css: &str) -> String {
+        let v = post(&self.url("/element"), json!({ "using": "css selector", "value": css }));
+        v.as_object().and_then(|o| o.values().next()).and_then(|x| x.as_str()).unwrap_or_else(|| panic!("no element {css}: {v}")).to_string()
+    }
+
+    fn send_file(&self, css: &str, path: &Path) {
+        let el = self.find(css);
+        let text = path.canonicalize().unwrap().display().to_string();
+        post(&self.url(&format!("/element/{el}/value")), json!({ "text": text }));
+    }
+
+    fn click(&self, css: &str) {
+        let el = self.find(css);
+        post(&self.url(&format!("/element/{el}/click")), json!({}));
+    }
+
+    /// Waits until `condition` (a JS expression) is truthy.
+    fn wait(&self, condition: &str, what: &str) {
+        let v = self.eval(
+            &format!("const t0 = Date.now(); while (!({condition})) {{ if (Date.now() - t0 > 120000) return false; await new Promise((r) => setTimeout(r, 50)); }} return true;"),
+            json!([]),
+        );
+        assert_eq!(v, json!(true), "timed out waiting for {what}");
+    }
+
+    fn screenshot(&self, path: &Path) {
+        let v = get(&self.url("/screenshot"));
+        let png = base64_decode(v.as_str().expect("base64 screenshot"));
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
+    }
+}
+
+fn reply(r: Result<ureq::Response, ureq::Error>) -> Value {
+    let resp = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("webdriver: {e}"),
+    };
+    let v: Value = resp.into_json().expect("webdriver JSON");
+    if v["value"].get("error").is_some() {
+        panic!("webdriver error: {}", v["value"]);
+    }
+    if v.get("sessionId").is_some() { v } else { v["value"].clone() }
+}
+
+fn post(url: &str, body: Value) -> Value {
+    reply(ureq::post(url).timeout(Duration::from_secs(900)).send_json(body))
+}
+
+fn get(url: &str) -> Value {
+    reply(ureq::get(url).call())
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=' && !c.is_ascii_whitespace()).collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= (val(c) as u32) << (18 - 6 * i);
+        }
+        out.extend(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+/// The demo's site, built small: a tiny model trained for a few epochs, its bundle, a synthetic
+/// archive with thumbnails, held-out example frames, and the page; served on a free port.
+struct Site {
+    dir: PathBuf,
+    examples: Vec<PathBuf>,
+    url: String,
+    _server: Guard,
+}
+
+fn build_site(name: &str) -> Site {
+    let dist = std::env::var("AURORA_WEB_DIST").map(PathBuf::from).unwrap_or_else(|_| workspace().join("dist"));
+    assert!(dist.join("index.html").is_file(), "{}: the page is not built (trunk build --release)", dist.display());
+    let root = std::env::temp_dir().join(format!("aurora-browser-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let run = root.join("run");
+    run_ok(tool().args(["demo", "--run", run.to_str().unwrap(), "--per-class", "12", "--epochs", "6", "--device", "cpu", "--no-serve", "--web"]).arg(&dist));
+    let dir = run.join("site");
+    // The held-out frames go on the server too, so the page can fetch them by URL.
+    let mut examples = Vec::new();
+    for class in ["arc", "drapery", "radial", "hot_spot"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(run.join("examples").join(class)).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for f in files {
+            let target = dir.join("examples").join(class).join(f.file_name().unwrap());
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(&f, &target).unwrap();
+            examples.push(target);
+        }
+    }
+    let mut child = tool().args(["serve", dir.to_str().unwrap(), "--port", "0"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in `{line}`")).to_string();
+    Site { dir, examples, url, _server: Guard(child) }
+}
+
+/// The native tool's answers for the example frames: id → (class, code, neighbour ids).
+fn native_answers(site: &Site, k: usize) -> HashMap<String, Value> {
+    let mut cmd = tool();
+    cmd.args(["query", "--bundle", site.dir.join("bundle").to_str().unwrap(), "--json", "--device", "cpu", "--k", &k.to_string()]);
+    cmd.args(&site.examples);
+    let out = run_ok(&mut cmd);
+    out.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| {
+            let rel = Path::new(v["image"].as_str().unwrap()).strip_prefix(&site.dir).unwrap().to_string_lossy().into_owned();
+            (rel, v)
+        })
+        .collect()
+}
+
+fn bits_differing(a: &str, b: &str) -> u32 {
+    assert_eq!(a.len(), b.len());
+    (0..a.len() / 16).map(|i| (u64::from_str_radix(&a[i * 16..i * 16 + 16], 16).unwrap() ^ u64::from_str_radix(&b[i * 16..i * 16 + 16], 16).unwrap()).count_ones()).sum()
+}
+
+fn screenshots() -> PathBuf {
+    let dir = std::env::var("AURORA_SCREENSHOTS").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir().join("aurora-hash-screenshots"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+#[ignore = "needs Chromium, chromedriver and the trunk-built page; scripts/test.sh runs it"]
+fn page_matches_the_native_tool_on_webgpu_and_cpu() {
+    let site = build_site("e2e");
+    let k = 5;
+    let native = native_answers(&site, k);
+    let browser = Browser::start();
+    let classes: Vec<String> = ["arc", "drapery", "radial", "hot_spot"].map(String::from).to_vec();
+    let order = std::env::var("AURORA_BACKENDS").unwrap_or_else(|_| "webgpu,cpu".into());
+    for backend in order.split(',') {
+        browser.goto(&format!("{}?backend={backend}", site.url));
+        let info = browser.eval("return await window.aurora.ready;", json!([]));
+        let expected = if backend == "webgpu" { "WebGPU" } else { "CPU (wasm)" };
+        assert_eq!(info["backend"], json!(expected), "{backend}: {info}");
+        assert_eq!(info["archive"], json!(48), "{info}");
+
+        // Parity: every example's code and class, as the native tool computes them.
+        let (mut differ, mut total, mut same_class) = (0u32, 0u32, 0usize);
+        for (rel, want) in &native {
+            let got = browser.eval("return await window.aurora.classifyUrl(args[0]);", json!([rel]));
+            let code = got["code"].as_str().unwrap();
+            let d = bits_differing(code, want["code"].as_str().unwrap());
+            differ += d;
+            total += want["hash"].as_array().unwrap().len() as u32;
+            let class = &classes[got["class"].as_u64().unwrap() as usize];
+            same_class += usize::from(class == want["predicted"].as_str().unwrap());
+            if d == 0 {
+                // Same code, so the same neighbours in the same order (ties by archive order).
+                let ids: Vec<&str> = got["search"]["hits"].as_array().unwrap().iter().take(k).map(|h| h["id"].as_str().unwrap()).collect();
+                let want_ids: Vec<&str> = want["neighbours"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap()).collect();
+                assert_eq!(ids, want_ids, "{backend}: neighbours of {rel}");
+            }
+        }
+        let agreement = 1.0 - differ as f64 / total as f64;
+        println!("{backend}: {} images, bits agreeing {:.4} ({differ} of {total} differ), class agreeing {same_class}/{}", native.len(), agreement, native.len());
+        assert!(agreement >= 0.99, "{backend}: only {agreement:.4} of bits agree with the native tool");
+        assert_eq!(same_class, native.len(), "{backend}: classes differ from the native tool");
+
+        // The real UI: pick a file, see the class and the same top results, click one.
+        let (rel, want) = native.iter().min_by_key(|(r, _)| r.as_str()).unwrap();
+        browser.send_file("#file", &site.dir.join(rel));
+        browser.wait("document.querySelectorAll('#hits li').length > 0 && document.getElementById('verdict').dataset.class", "results");
+        let shown = browser.eval(
+            "return { class: document.getElementById('verdict').dataset.class,
+                      ids: [...document.querySelectorAll('#hits button')].map((b) => b.dataset.id),
+                      backend: document.getElementById('backend').textContent,
+                      timings: document.getElementById('timings').textContent };",
+            json!([]),
+        );
+        assert_eq!(shown["class"], want["predicted"], "{shown}");
+        let want_first = want["neighbours"][0]["id"].as_str().unwrap();
+        assert!(shown["ids"].as_array().unwrap().iter().take(k).any(|id| id == want_first), "{shown} vs {want}");
+        assert!(shown["timings"].as_str().unwrap().contains("inference"), "{shown}");
+        let shot = screenshots().join(format!("page-{backend}.png"));
+        browser.screenshot(&shot);
+        println!("screenshot: {}", shot.display());
+
+        // Choosing a result searches by it.
+        let first = shown["ids"][0].as_str().unwrap();
+        browser.click("#hits li:first-child button");
+        browser.wait(&format!("document.getElementById('query-caption').textContent.startsWith({})", json!(first)), "search by a result");
+        let ids = browser.eval("return [...document.querySelectorAll('#hits button')].map((b) => b.dataset.id);", json!([]));
+        assert!(!ids.as_array().unwrap().iter().any(|id| id == first), "the clicked image is not its own result: {ids}");
+
+        // A file that is not an image: a clear message naming it, and the page still works.
+        let bad = site.dir.join("not-a-photo.png");
+        std::fs::write(&bad, b"this is text, not a PNG").unwrap();
+        browser.send_file("#file", &bad);
+        browser.wait("!document.getElementById('error').hidden", "the error message");
+        let err = browser.eval("return document.getElementById('error').textContent;", json!([]));
+        assert!(err.as_str().unwrap().contains("not-a-photo.png"), "{err}");
+    }
+}
+
+#[test]
+#[ignore = "a benchmark: needs Chromium, chromedriver and the page; prints the browser speed table"]
+fn browser_speed_table() {
+    let site = build_site("bench");
+    let browser = Browser::start();
+    let wasm: u64 = std::fs::read_dir(&site.dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "wasm")).map(|p| p.metadata().unwrap().len()).sum();
+    let weights = site.dir.join("bundle/model.bpk").metadata().unwrap().len();
+    println!("wasm {:.1} MB, demo bundle weights {:.2} MB", wasm as f64 / 1e6, weights as f64 / 1e6);
+    println!("| backend | demo load | full 224 px first | full 224 px warm | search 100k | search 1M |");
+    println!("|---|---|---|---|---|---|");
+    for backend in ["webgpu", "cpu"] {
+        browser.goto(&format!("{}?backend={backend}", site.url));
+        browser.eval("return await window.aurora.ready;", json!([]));
+        let r = browser.eval("return await window.aurora.bench({});", json!([]));
+        let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "| {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.2} ms | {:.2} ms |",
+            r["backend"].as_str().unwrap_or(backend),
+            f("demo_load_ms"),
+            f("full_first_ms"),
+            f("full_warm_ms"),
+            f("search_100000_ms"),
+            f("search_1000000_ms")
+        );
+    }
+}

@@ -1,0 +1,329 @@
+// The page: fetches the bundle and archive (with progress), hands bytes to the wasm Engine and
+// Archive, and draws what they return. All model and search logic lives in Rust (web/src).
+"use strict";
+
+(() => {
+  const params = new URLSearchParams(location.search);
+  // ?backend=auto|webgpu|cpu picks where the network runs; ?bundle=path/ where the bundle is.
+  const preference = params.get("backend") || "auto";
+  const bundleBase = params.get("bundle") || "bundle/";
+  const RESULTS = 12;
+
+  const NAMES = { arc: "arc", drapery: "drapery corona", radial: "radial corona", hot_spot: "hot-spot" };
+  const EXPLAIN = {
+    arc: "A quiet band of light stretched east–west across the sky, often the first aurora of the night.",
+    drapery: "Curtains of light hanging in folds and rays, rippling as the aurora becomes active.",
+    radial: "Rays that seem to burst outward from one point overhead: you are looking straight up along Earth's magnetic field.",
+    hot_spot: "Bright, irregular patches and spots of light, typical of the dayside aurora near noon.",
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const state = { engine: null, archive: null, config: null, timings: {}, firstModelMs: null, ready: null };
+  const nice = (c) => NAMES[c] || c;
+  const ms = (x) => (x < 10 ? x.toFixed(1) : Math.round(x)) + " ms";
+
+  function showError(message, hint) {
+    const box = $("error");
+    box.hidden = false;
+    box.textContent = hint ? `${message} — ${hint}` : message;
+  }
+  function clearError() { $("error").hidden = true; }
+
+  function progress(text, fraction) {
+    $("load-label").textContent = text;
+    const bar = $("load-progress");
+    if (fraction === null) bar.removeAttribute("value"); else bar.value = fraction;
+  }
+
+  // Fetches one file of the bundle as bytes, reporting progress; errors name the file.
+  async function fetchBytes(name, what, optional = false) {
+    const url = bundleBase + name;
+    let response;
+    try {
+      response = await fetch(url, { cache: "no-cache" });
+    } catch (e) {
+      throw new Error(`${url}: could not be fetched (${e.message}). Is the server still running?`);
+    }
+    if (!response.ok) {
+      if (optional && response.status === 404) return null;
+      throw new Error(`${url}: the server answered ${response.status} ${response.statusText}`);
+    }
+    const total = Number(response.headers.get("content-length")) || 0;
+    const reader = response.body.getReader();
+    const parts = [];
+    let got = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      got += value.byteLength;
+      progress(`Loading ${what}: ${(got / 1e6).toFixed(1)}${total ? ` of ${(total / 1e6).toFixed(1)}` : ""} MB`, total ? got / total : null);
+    }
+    const bytes = new Uint8Array(got);
+    let at = 0;
+    for (const p of parts) { bytes.set(p, at); at += p.byteLength; }
+    return bytes;
+  }
+
+  // A panic inside the wasm module leaves it unusable; on WebGPU the cure is the CPU path, so
+  // the page reloads itself on it and says why.
+  // A trap, or numbers no network can produce (web/src/engine.rs: INVALID).
+  function isTrap(e) { return e instanceof WebAssembly.RuntimeError || String(e.message).startsWith("invalid result"); }
+  function fallBackToCpu(e) {
+    const next = new URL(location.href);
+    next.searchParams.set("backend", "cpu");
+    next.searchParams.set("fallback", `WebGPU failed (${e.message})`);
+    location.replace(next.toString());
+  }
+  async function guarded(work) {
+    try {
+      return await work();
+    } catch (e) {
+      if (isTrap(e) && state.engine && state.engine.backend() === "WebGPU" && preference !== "webgpu") {
+        fallBackToCpu(e);
+      }
+      throw e;
+    }
+  }
+
+  async function load(bindings) {
+    const { Engine } = bindings;
+    const manifest = await fetchBytes("manifest.json", "the model's manifest");
+    const config = await fetchBytes("bundle.json", "the model's settings");
+    const weights = await fetchBytes("model.bpk", "the model");
+    progress(preference === "cpu" ? "Starting the model on the CPU…" : "Starting the model (WebGPU if this browser has it)…", null);
+    const t0 = performance.now();
+    try {
+      state.engine = await Engine.load(manifest, config, weights, preference);
+    } catch (e) {
+      if (isTrap(e) && preference !== "cpu" && preference !== "webgpu") fallBackToCpu(e);
+      throw e;
+    }
+    state.timings.load = performance.now() - t0;
+    state.config = JSON.parse(state.engine.config_json());
+    const fallback = params.get("fallback");
+    const note = fallback ? `${fallback}: using the CPU, slower` : state.engine.backend_note();
+    const line = $("backend");
+    line.hidden = false;
+    line.textContent = `Model runs on ${state.engine.backend()}${note ? ` — ${note}` : ""}. Loaded in ${ms(state.timings.load)}.`;
+    line.classList.toggle("fallback", Boolean(note));
+    $("about-model").textContent = `This model: ${state.config.model.bits}-bit codes, ${state.config.model.input_size} px input, ${state.config.weights_dtype} weights (${state.config.provenance}).`;
+
+    const index = await fetchBytes("archive.idx", "the archive", true);
+    if (index) {
+      state.archive = state.engine.open_archive(index);
+    } else {
+      showError("This bundle has no archive index", "photos are classified, but there is nothing to search");
+    }
+    $("loading").hidden = true;
+    $("input").hidden = false;
+    return {
+      backend: state.engine.backend(),
+      note,
+      load_ms: state.timings.load,
+      archive: state.archive ? state.archive.len() : 0,
+      classes: state.config.classes,
+    };
+  }
+
+  function showVerdict(classIndex, probabilities, caption, imgSrc) {
+    const classes = state.config.classes;
+    const name = classes[classIndex];
+    $("query-img").src = imgSrc;
+    $("query-caption").textContent = caption;
+    $("verdict").textContent = probabilities
+      ? `This looks like ${/^[aeiou]/.test(nice(name)) ? "an" : "a"} ${nice(name)} aurora (${(probabilities[classIndex] * 100).toFixed(0)}%)`
+      : `Archive image predicted as ${nice(name)}`;
+    $("verdict").dataset.class = name;
+    $("explain").textContent = EXPLAIN[name] || "";
+    const list = $("probs");
+    list.replaceChildren();
+    for (const [i, c] of classes.entries()) {
+      if (!probabilities) break;
+      const li = document.createElement("li");
+      const pct = probabilities[i] * 100;
+      li.innerHTML = `<span></span><span class="track"><span class="bar" style="display:block;width:${pct.toFixed(1)}%"></span></span><span>${pct.toFixed(1)}%</span>`;
+      li.firstChild.textContent = nice(c);
+      li.setAttribute("aria-label", `${nice(c)}: ${pct.toFixed(1)} percent`);
+      list.append(li);
+    }
+    $("result").hidden = false;
+  }
+
+  function describeHit(hit) {
+    const classes = state.config.classes;
+    const parts = [nice(classes[hit.predicted])];
+    if (hit.label !== null && hit.label !== undefined) parts.push(`labelled ${nice(classes[hit.label])}`);
+    if (hit.timestamp !== null && hit.timestamp !== undefined) {
+      parts.push(new Date(hit.timestamp * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC");
+    }
+    return parts.join(" · ");
+  }
+
+  function showHits(results) {
+    const list = $("hits");
+    list.replaceChildren();
+    for (const hit of results.hits) {
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.dataset.index = hit.index;
+      b.dataset.id = hit.id;
+      b.dataset.distance = hit.distance;
+      const img = document.createElement("img");
+      img.src = bundleBase + hit.thumb;
+      img.alt = hit.id;
+      img.loading = "lazy";
+      const meta = document.createElement("span");
+      meta.className = "meta";
+      meta.innerHTML = `<span class="dist"></span> <span class="id"></span><br><span class="what"></span>`;
+      meta.querySelector(".dist").textContent = `distance ${hit.distance}`;
+      meta.querySelector(".id").textContent = hit.id.split("/").pop();
+      meta.querySelector(".what").textContent = describeHit(hit);
+      b.setAttribute("aria-label", `${hit.id}, distance ${hit.distance}, ${describeHit(hit)}. Search by this image.`);
+      b.append(img, meta);
+      b.addEventListener("click", () => searchByEntry(hit));
+      li.append(b);
+      list.append(li);
+    }
+    $("similar").hidden = results.hits.length === 0;
+  }
+
+  function showTimings(parts) {
+    $("timings").textContent = parts.filter(Boolean).join(" · ");
+  }
+
+  async function classifyBytes(bytes) {
+    return guarded(async () => {
+      const r = JSON.parse(await state.engine.classify(bytes));
+      if (state.firstModelMs === null) state.firstModelMs = r.model_ms;
+      return r;
+    });
+  }
+
+  function search(code) {
+    return state.archive ? JSON.parse(state.archive.search(code, RESULTS, -1, 0xffffffff)) : { hits: [], search_ms: 0, searched: 0 };
+  }
+
+  async function onFile(file) {
+    if (!file) return;
+    clearError();
+    if (!state.engine) return;
+    try {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      $("verdict").textContent = "Looking…";
+      const r = await classifyBytes(bytes);
+      showVerdict(r.class, r.probabilities, `${file.name} · ${r.width}×${r.height} px`, URL.createObjectURL(file));
+      const results = search(r.code);
+      showHits(results);
+      showTimings([
+        `decode ${ms(r.decode_ms)}`,
+        `inference ${ms(r.model_ms)} on ${state.engine.backend()}`,
+        state.archive && `search ${ms(results.search_ms)} over ${results.searched} images`,
+      ]);
+    } catch (e) {
+      $("result").hidden = true;
+      showError(`${file.name}: ${e.message}`, "try another photo (PNG, JPEG, WebP, GIF, BMP or TIFF)");
+    }
+  }
+
+  function searchByEntry(hit) {
+    clearError();
+    const results = JSON.parse(state.archive.search_entry(hit.index, RESULTS, -1, 0xffffffff));
+    showVerdict(hit.predicted, null, `${hit.id} · ${describeHit(hit)}`, bundleBase + hit.thumb);
+    showHits(results);
+    showTimings([`search ${ms(results.search_ms)} over ${results.searched} images (stored code, no inference)`]);
+    $("result").scrollIntoView({ behavior: "smooth", block: "start" });
+  }
+
+  function wireInput() {
+    for (const id of ["file", "camera"]) {
+      $(id).addEventListener("change", (e) => { onFile(e.target.files[0]); e.target.value = ""; });
+    }
+    const drop = $("drop");
+    drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", (e) => {
+      e.preventDefault();
+      drop.classList.remove("over");
+      onFile(e.dataTransfer.files[0]);
+    });
+    drop.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("file").click(); }
+    });
+    // Pasting an image (Ctrl+V) works too.
+    addEventListener("paste", (e) => {
+      const item = [...(e.clipboardData?.items || [])].find((i) => i.type.startsWith("image/"));
+      if (item) onFile(item.getAsFile());
+    });
+  }
+
+  // Speed figures for the issue's table: model load, first (shader compile) and warm inference
+  // of the demo model and of the paper's full-size network at 224 px, and search over random
+  // archives of 100k and 1M codes.
+  async function bench(bindings, { size = 224, bits = 48, warm = 5, queries = 20 } = {}) {
+    const { Engine, Archive } = bindings;
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const grey = await testImage(size);
+    const out = { backend: state.engine.backend(), demo_load_ms: state.timings.load };
+    const full = await guarded(() => Engine.untrained(size, bits, preference));
+    const runs = [];
+    for (let i = 0; i <= warm; i++) {
+      const t0 = performance.now();
+      JSON.parse(await full.classify(grey));
+      runs.push(performance.now() - t0);
+    }
+    out.full_first_ms = runs[0];
+    out.full_warm_ms = median(runs.slice(1));
+    full.free();
+    for (const n of [100000, 1000000]) {
+      const archive = Archive.random(n, bits, 7);
+      const probe = Archive.random(queries, bits, 11);
+      const codes = Array.from({ length: queries }, (_, q) => probe.code(q));
+      const times = [];
+      for (const code of codes) {
+        const t0 = performance.now();
+        archive.search(code, 10, -1, 0xffffffff);
+        times.push(performance.now() - t0);
+      }
+      out[`search_${n}_ms`] = median(times);
+      archive.free();
+      probe.free();
+    }
+    return out;
+  }
+
+  // A synthetic grey test card as PNG bytes, drawn on a canvas (no file needed).
+  async function testImage(size) {
+    const c = new OffscreenCanvas(size, size);
+    const g = c.getContext("2d");
+    const grad = g.createRadialGradient(size / 2, size / 2, 1, size / 2, size / 2, size / 2);
+    grad.addColorStop(0, "#9f9"); grad.addColorStop(1, "#000");
+    g.fillStyle = grad; g.fillRect(0, 0, size, size);
+    const blob = await c.convertToBlob({ type: "image/png" });
+    return new Uint8Array(await blob.arrayBuffer());
+  }
+
+  function start(bindings) {
+    wireInput();
+    state.ready = load(bindings).catch((e) => {
+      $("loading").hidden = true;
+      showError(e.message, "reload the page; if it keeps failing, the site's files may be incomplete");
+      throw e;
+    });
+    // Hooks for the end-to-end tests and the speed benchmark (tests/ drive them through WebDriver).
+    window.aurora = {
+      ready: state.ready,
+      async classifyUrl(url) {
+        const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+        const r = await classifyBytes(bytes);
+        return { ...r, search: search(r.code) };
+      },
+      firstModelMs: () => state.firstModelMs,
+      bench: (options) => bench(bindings, options),
+    };
+  }
+
+  if (window.wasmBindings) start(window.wasmBindings);
+  else addEventListener("TrunkApplicationStarted", () => start(window.wasmBindings), { once: true });
+})();

@@ -1,0 +1,167 @@
+//! [`Engine`]: a verified bundle's model on the chosen device, classifying and encoding photos.
+
+use aurora_hash::data::decode::decode;
+use aurora_hash::data::AURORA_CLASSES;
+use aurora_hash::data::preprocess::Preprocess;
+use aurora_hash::export::{BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, INDEX_FILE, Manifest, WEIGHTS_FILE, model_from_bytes};
+use aurora_hash::hashing::{code_to_hex, pack_code};
+use aurora_hash::index::CodeIndex;
+use aurora_hash::infer::{encode_tensors, predicted_classes};
+use aurora_hash::model::{Arch, AuroraNet, ModelConfig};
+use burn::tensor::Device;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::archive::Archive;
+use crate::backend::{self, Preference};
+use crate::{js_err, now_ms};
+
+/// The model of one bundle, loaded on WebGPU or the CPU.
+#[wasm_bindgen]
+pub struct Engine {
+    config: BundleConfig,
+    manifest: Manifest,
+    model: AuroraNet,
+    device: Device,
+    webgpu: bool,
+    note: String,
+}
+
+/// What the page learns about one photo. Serialised to JSON for the page.
+#[derive(Serialize)]
+pub struct Classified {
+    pub width: u32,
+    pub height: u32,
+    /// Index into the bundle's classes of the most probable class.
+    pub class: usize,
+    pub probabilities: Vec<f32>,
+    /// The packed code, as [`aurora_hash::hashing::code_to_hex`] writes it.
+    pub code: String,
+    /// The hash layer's sigmoid outputs, for comparing with the native tool bit by bit.
+    pub hash: Vec<f32>,
+    /// Milliseconds spent decoding and preprocessing, and in the network (including readback).
+    pub decode_ms: f64,
+    pub model_ms: f64,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Checks the bundle's files against its manifest, starts the backend (`"auto"`, `"webgpu"`
+    /// or `"cpu"`) and loads the weights. Every failure names the file and the problem.
+    pub async fn load(manifest: Vec<u8>, config: Vec<u8>, weights: Vec<u8>, backend: String) -> Result<Engine, JsError> {
+        let pref = Preference::parse(&backend).ok_or_else(|| js_err(format!("unknown backend `{backend}` (auto, webgpu or cpu)")))?;
+        let manifest = Manifest::parse(&manifest).map_err(js_err)?;
+        manifest.verify(CONFIG_FILE, &config).map_err(js_err)?;
+        manifest.verify(WEIGHTS_FILE, &weights).map_err(js_err)?;
+        let config = BundleConfig::parse(&config).map_err(js_err)?;
+        let chosen = backend::choose(pref).await.map_err(js_err)?;
+        let model = model_from_bytes(&config.model, weights, &chosen.device).map_err(js_err)?;
+        Ok(Engine { config, manifest, model, device: chosen.device, webgpu: chosen.webgpu, note: chosen.note })
+    }
+
+    /// The paper's full-size Im-AlexNet-SP at `size` px with untrained (He-initialised)
+    /// weights: the same arithmetic as a trained model, for measuring speed without shipping
+    /// a 30 MB bundle. Its classes and codes mean nothing.
+    pub async fn untrained(size: usize, bits: usize, backend: String) -> Result<Engine, JsError> {
+        let pref = Preference::parse(&backend).ok_or_else(|| js_err(format!("unknown backend `{backend}` (auto, webgpu or cpu)")))?;
+        let model_config = ModelConfig::paper(Arch::ImAlexnetSp, bits, AURORA_CLASSES.len(), 1, size);
+        model_config.validate().map_err(js_err)?;
+        let config = BundleConfig {
+            format: BUNDLE_FORMAT,
+            preprocess: Preprocess::new(size, 1, true),
+            classes: AURORA_CLASSES.iter().map(|c| c.to_string()).collect(),
+            weights_dtype: "f32".into(),
+            provenance: "untrained, for speed measurements".into(),
+            model: model_config,
+        };
+        let chosen = backend::choose(pref).await.map_err(js_err)?;
+        let model = AuroraNet::new(&config.model, &chosen.device);
+        let manifest = Manifest { format: BUNDLE_FORMAT, files: Vec::new() };
+        Ok(Engine { config, manifest, model, device: chosen.device, webgpu: chosen.webgpu, note: chosen.note })
+    }
+
+    /// "WebGPU" or "CPU (wasm)".
+    pub fn backend(&self) -> String {
+        if self.webgpu { "WebGPU" } else { "CPU (wasm)" }.into()
+    }
+
+    /// Why the preferred backend was not used (empty when it was).
+    pub fn backend_note(&self) -> String {
+        self.note.clone()
+    }
+
+    /// The bundle's configuration as JSON (classes, code length, input size, provenance).
+    pub fn config_json(&self) -> String {
+        serde_json::to_string(&self.config).expect("bundle config serialises")
+    }
+
+    pub fn bits(&self) -> usize {
+        self.config.model.bits
+    }
+
+    /// Decodes a photo (PNG, JPEG, WebP, …), runs the network and returns [`Classified`] as JSON.
+    pub async fn classify(&self, image: Vec<u8>) -> Result<String, JsError> {
+        let t0 = now_ms();
+        let img = decode(&image).map_err(js_err)?;
+        let pixels = self.config.preprocess.apply(&img);
+        drop(image);
+        let t1 = now_ms();
+        let (hash, probs) = encode_tensors(&self.model, &self.config.model, pixels, 1, &self.device);
+        let hash = read(hash).await?;
+        let probabilities = read(probs).await?;
+        let t2 = now_ms();
+        if !plausible(&hash, &probabilities) {
+            // A GPU driver that miscompiles a kernel returns garbage rather than an error; the
+            // page treats this like a crash and moves to the CPU path.
+            return Err(js_err(format!("{}: the network returned impossible values (a sigmoid outside 0..1 or probabilities not summing to 1)", INVALID)));
+        }
+        let class = predicted_classes(&probabilities, probabilities.len())[0];
+        let out = Classified {
+            width: img.width(),
+            height: img.height(),
+            class,
+            probabilities,
+            code: code_to_hex(&pack_code(&hash)),
+            hash,
+            decode_ms: t1 - t0,
+            model_ms: t2 - t1,
+        };
+        Ok(serde_json::to_string(&out).expect("result serialises"))
+    }
+
+    /// Reads an archive index, checking it against the manifest when the bundle lists one,
+    /// against its own checksum always, and that its codes are this model's length.
+    pub fn open_archive(&self, bytes: &[u8]) -> Result<Archive, JsError> {
+        if self.manifest.files.iter().any(|f| f.name == INDEX_FILE) {
+            self.manifest.verify(INDEX_FILE, bytes).map_err(js_err)?;
+        }
+        let index = CodeIndex::from_bytes(bytes).map_err(|e| js_err(format!("{INDEX_FILE}: {e}")))?;
+        if index.bits() != self.config.model.bits {
+            return Err(js_err(format!(
+                "{INDEX_FILE}: {}-bit codes, but the model makes {}-bit codes: index and bundle do not belong together",
+                index.bits(),
+                self.config.model.bits
+            )));
+        }
+        if index.classes != self.config.classes {
+            return Err(js_err(format!("{INDEX_FILE}: its classes differ from the bundle's")));
+        }
+        Ok(Archive::from_index(index))
+    }
+}
+
+/// How an implausible result starts its error message, so the page can recognise it.
+pub const INVALID: &str = "invalid result";
+
+fn plausible(hash: &[f32], probabilities: &[f32]) -> bool {
+    let sum: f32 = probabilities.iter().sum();
+    hash.iter().all(|v| (-1e-4..=1.0 + 1e-4).contains(v))
+        && probabilities.iter().all(|p| p.is_finite() && *p >= 0.0)
+        && (sum - 1.0).abs() < 1e-3
+}
+
+/// Reads a tensor back without blocking: the browser's WebGPU has no synchronous readback.
+async fn read(t: burn::tensor::Tensor<2>) -> Result<Vec<f32>, JsError> {
+    let data = t.into_data_async().await.map_err(|e| js_err(format!("reading the result back failed: {e:?}")))?;
+    data.try_into_vec::<f32>().map_err(|e| js_err(format!("unexpected result type: {e:?}")))
+}

@@ -1,0 +1,131 @@
+//! The model pieces and the search, run inside Chromium by wasm-bindgen-test: WebGPU against
+//! hand-computed values and against the CPU backend compiled to wasm, and the page-side search
+//! against a brute-force ranking. `scripts/test.sh` runs them:
+//! `cargo test --release --target wasm32-unknown-unknown -p aurora-hash-web`.
+#![cfg(target_family = "wasm")]
+
+use aurora_hash::data::AURORA_CLASSES;
+use aurora_hash::data::preprocess::Preprocess;
+use aurora_hash::export::{BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, Manifest, WEIGHTS_FILE, weights_to_bytes};
+use aurora_hash::hashing::{code_from_hex, hamming, pack_code};
+use aurora_hash::model::{Arch, AuroraNet, ModelConfig, Pmt, spatial_pyramid_pool};
+use aurora_hash_web::backend::{Preference, choose};
+use aurora_hash_web::{Archive, Engine};
+use burn::tensor::{Device, Tensor, TensorData};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+async fn webgpu() -> Device {
+    let chosen = choose(Preference::WebGpu).await.expect("headless Chromium with --enable-unsafe-webgpu has a WebGPU adapter");
+    assert!(chosen.webgpu);
+    chosen.device
+}
+
+async fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data_async().await.unwrap().try_into_vec::<f32>().unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn spp_on_webgpu_matches_hand_computed_maxima() {
+    let device = webgpu().await;
+    // One 5×5 map holding 0..25: bins of 4 over 5 rows are 0..2, 1..3, 2..4, 3..5.
+    let x = Tensor::<4>::from_data(TensorData::new((0..25).map(|v| v as f32).collect::<Vec<_>>(), [1, 1, 5, 5]), &device);
+    let levels = spatial_pyramid_pool(x, &[4, 2, 1]);
+    let four = values(levels[0].clone()).await;
+    assert_eq!(four[0], 6.0);
+    assert_eq!(four[15], 24.0);
+    assert_eq!(values(levels[1].clone()).await, vec![12.0, 14.0, 22.0, 24.0]);
+    assert_eq!(values(levels[2].clone()).await, vec![24.0]);
+}
+
+#[wasm_bindgen_test]
+async fn pmt_on_webgpu_is_ln_and_ln_squared() {
+    let device = webgpu().await;
+    let pmt = Pmt::new(1, &device);
+    let x = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 1.0, 2.0, 5.0], [1, 1, 2, 2]), &device);
+    let y = values(pmt.forward(x)).await;
+    for (i, v) in [0.0f32, 1.0, 2.0, 5.0].into_iter().enumerate() {
+        let l = (v + 1.0).ln();
+        assert!((y[i] - l).abs() < 1e-5 && (y[4 + i] - l * l).abs() < 1e-5, "{y:?}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn network_on_webgpu_matches_the_cpu_path() {
+    let gpu = webgpu().await;
+    let cpu = Device::flex();
+    let mut config = ModelConfig::paper(Arch::ImAlexnetSp, 48, 4, 1, 64);
+    config.width = 0.25;
+    config.fc_width = 128;
+    // Through f16 bytes, as a bundle ships them: both sides load the same rounded weights.
+    let bytes = weights_to_bytes(&AuroraNet::new(&config, &cpu), true).unwrap();
+    let on_cpu = aurora_hash::export::model_from_bytes(&config, bytes.clone(), &cpu).unwrap();
+    let on_gpu = aurora_hash::export::model_from_bytes(&config, bytes, &gpu).unwrap();
+    // One image (what the page sends) and a batch.
+    for (round, n) in [1, 1, 4, 4].into_iter().enumerate() {
+        let pixels: Vec<f32> = (0..n * 64 * 64).map(|i| ((i * 7919 + round * 31) % 255) as f32 / 255.0 - 0.25).collect();
+        let (h_cpu, p_cpu) = aurora_hash::infer::encode_tensors(&on_cpu, &config, pixels.clone(), n, &cpu);
+        let (h_gpu, p_gpu) = aurora_hash::infer::encode_tensors(&on_gpu, &config, pixels, n, &gpu);
+        let (h_cpu, h_gpu) = (values(h_cpu).await, values(h_gpu).await);
+        let (p_cpu, p_gpu) = (values(p_cpu).await, values(p_gpu).await);
+        let worst = h_cpu.iter().zip(&h_gpu).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst < 1e-3, "round {round}, batch {n}: hash outputs differ by up to {worst}");
+        let differing: u32 = (0..n).map(|i| hamming(&pack_code(&h_cpu[i * 48..(i + 1) * 48]), &pack_code(&h_gpu[i * 48..(i + 1) * 48]))).sum();
+        assert!(differing as f64 <= 0.01 * (n * 48) as f64, "batch {n}: {differing} bits differ");
+        assert!(p_cpu.iter().zip(&p_gpu).all(|(a, b)| (a - b).abs() < 1e-3), "batch {n}: probabilities differ");
+    }
+}
+
+fn bundle(config: &ModelConfig, weights: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let bundle = BundleConfig {
+        format: BUNDLE_FORMAT,
+        model: config.clone(),
+        preprocess: Preprocess::new(config.input_size, 1, true),
+        classes: AURORA_CLASSES.iter().map(|c| c.to_string()).collect(),
+        weights_dtype: "f16".into(),
+        provenance: "test".into(),
+    };
+    let json = serde_json::to_vec(&bundle).unwrap();
+    let manifest = Manifest::for_files(&[(WEIGHTS_FILE, weights), (CONFIG_FILE, &json)]);
+    (serde_json::to_vec(&manifest).unwrap(), json)
+}
+
+#[wasm_bindgen_test]
+async fn engine_loads_a_bundle_and_refuses_a_damaged_one() {
+    let mut config = ModelConfig::paper(Arch::ImAlexnetSp, 12, 4, 1, 64);
+    config.width = 0.125;
+    config.fc_width = 32;
+    let weights = weights_to_bytes(&AuroraNet::new(&config, &Device::flex()), true).unwrap();
+    let (manifest, json) = bundle(&config, &weights);
+    let engine = Engine::load(manifest.clone(), json.clone(), weights.clone(), "cpu".into()).await.unwrap_or_else(|_| panic!("loads"));
+    assert_eq!(engine.backend(), "CPU (wasm)");
+    assert_eq!(engine.bits(), 12);
+    let mut damaged = weights;
+    let mid = damaged.len() / 2;
+    damaged[mid] ^= 1;
+    // JsError carries its message only across the JS boundary; the library error says the same.
+    assert!(Engine::load(manifest.clone(), json.clone(), damaged.clone(), "cpu".into()).await.is_err());
+    let m = Manifest::parse(&manifest).unwrap();
+    assert!(m.verify(WEIGHTS_FILE, &damaged).unwrap_err().to_string().contains("model.bpk"));
+}
+
+#[wasm_bindgen_test]
+fn search_in_the_page_ranks_like_brute_force() {
+    let archive = Archive::random(5_000, 48, 3).unwrap_or_else(|_| panic!("archive"));
+    let query = archive.code(17).unwrap_or_else(|_| panic!("code"));
+    let q = code_from_hex(&query, 48).unwrap();
+    let got: serde_json::Value = serde_json::from_str(&archive.search(&query, 20, -1, u32::MAX).unwrap_or_else(|_| panic!("search"))).unwrap();
+    let mut want: Vec<(u32, usize)> = (0..archive.len())
+        .map(|i| (hamming(&code_from_hex(&archive.code(i).unwrap_or_else(|_| panic!()), 48).unwrap(), &q), i))
+        .collect();
+    want.sort();
+    let hits = got["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 20);
+    for (h, (d, i)) in hits.iter().zip(&want) {
+        assert_eq!((h["distance"].as_u64().unwrap() as u32, h["index"].as_u64().unwrap() as usize), (*d, *i));
+    }
+    // Searching by an archive image leaves the image itself out.
+    let by_entry: serde_json::Value = serde_json::from_str(&archive.search_entry(17, 5, -1, u32::MAX).unwrap_or_else(|_| panic!())).unwrap();
+    assert!(by_entry["hits"].as_array().unwrap().iter().all(|h| h["index"] != 17));
+}
