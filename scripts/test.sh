@@ -9,6 +9,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aurora-hash/target}"
 source scripts/tools.sh --browser
 export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver)}"
 export AURORA_WEB_DIST="$PWD/dist"
+# WebGPU in headless Chromium is software (SwiftShader): shader compiles take seconds.
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-600}"
 export AURORA_SCREENSHOTS="${AURORA_SCREENSHOTS:-$CARGO_TARGET_DIR/screenshots}"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
