@@ -43,12 +43,20 @@ pub struct FileEntry {
     pub name: String,
     pub size: u64,
     pub sha256: String,
+    /// Where the file is, relative to the manifest, when not at `name`: a published site
+    /// stores files under content-hashed names so hosts can cache them forever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
     pub format: u32,
     pub files: Vec<FileEntry>,
+    /// URL prefix (relative to the manifest, or absolute) under which a site links each
+    /// archive image's original by its id; none when the originals are not published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub originals: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,14 +91,15 @@ impl Manifest {
             format: BUNDLE_FORMAT,
             files: files
                 .iter()
-                .map(|(name, bytes)| FileEntry { name: name.to_string(), size: bytes.len() as u64, sha256: sha256_hex(bytes) })
+                .map(|(name, bytes)| FileEntry { name: name.to_string(), size: bytes.len() as u64, sha256: sha256_hex(bytes), path: None })
                 .collect(),
+            originals: None,
         }
     }
 
     /// Adds or replaces the entry for `name` (an index built after the bundle, say).
     pub fn set(&mut self, name: &str, bytes: &[u8]) {
-        let entry = FileEntry { name: name.to_string(), size: bytes.len() as u64, sha256: sha256_hex(bytes) };
+        let entry = FileEntry { name: name.to_string(), size: bytes.len() as u64, sha256: sha256_hex(bytes), path: None };
         match self.files.iter_mut().find(|f| f.name == name) {
             Some(e) => *e = entry,
             None => self.files.push(entry),

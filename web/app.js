@@ -35,12 +35,33 @@
     if (fraction === null) bar.removeAttribute("value"); else bar.value = fraction;
   }
 
+  // A single-file build (aurora-hash site --single-file) carries every file inline, base64, by
+  // the URL the page would fetch; from file:// nothing can be fetched.
+  const embedded = window.AURORA_FILES || null;
+  const fromBase64 = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  // Logical file name → URL, from the manifest (a published site uses content-hashed names).
+  const paths = {};
+  const urlOf = (name) => bundleBase + (paths[name] || name);
+  // Thumbnails: a URL on a site, a data: URL in a single file.
+  const thumbUrl = (thumb) => {
+    const key = bundleBase + thumb;
+    return embedded ? (embedded[key] ? `data:image/jpeg;base64,${embedded[key]}` : "") : key;
+  };
+
   // Fetches one file of the bundle as bytes, reporting progress; errors name the file.
   async function fetchBytes(name, what, optional = false) {
-    const url = bundleBase + name;
+    const url = urlOf(name);
+    if (embedded) {
+      const b64 = embedded[bundleBase + name];
+      if (b64 === undefined) {
+        if (optional) return null;
+        throw new Error(`${name}: not in this file`);
+      }
+      return fromBase64(b64);
+    }
     let response;
     try {
-      response = await fetch(url, { cache: "no-cache" });
+      response = await fetch(url, { cache: name === "manifest.json" ? "no-cache" : "default" });
     } catch (e) {
       throw new Error(`${url}: could not be fetched (${e.message}). Is the server still running?`);
     }
@@ -89,6 +110,14 @@
   async function load(bindings) {
     const { Engine } = bindings;
     const manifest = await fetchBytes("manifest.json", "the model's manifest");
+    let listed;
+    try {
+      listed = JSON.parse(new TextDecoder().decode(manifest));
+    } catch (e) {
+      throw new Error(`${urlOf("manifest.json")}: not a bundle manifest (${e.message})`);
+    }
+    for (const f of listed.files || []) if (f.path) paths[f.name] = f.path;
+    state.originals = embedded ? null : listed.originals || null;
     const config = await fetchBytes("bundle.json", "the model's settings");
     const weights = await fetchBytes("model.bpk", "the model");
     progress(preference === "cpu" ? "Starting the model on the CPU…" : "Starting the model (WebGPU if this browser has it)…", null);
@@ -112,6 +141,7 @@
     const index = await fetchBytes("archive.idx", "the archive", true);
     if (index) {
       state.archive = state.engine.open_archive(index);
+      setUpBrowsing();
     } else {
       showError("This bundle has no archive index", "photos are classified, but there is nothing to search");
     }
@@ -161,32 +191,76 @@
   }
 
   function showHits(results) {
-    const list = $("hits");
+    fillGrid($("hits"), results.hits, true);
+    $("similar").hidden = results.hits.length === 0;
+  }
+
+  // A grid of archive images as buttons; choosing one searches by it.
+  function fillGrid(list, hits, withDistance) {
     list.replaceChildren();
-    for (const hit of results.hits) {
+    for (const hit of hits) {
       const li = document.createElement("li");
       const b = document.createElement("button");
       b.type = "button";
       b.dataset.index = hit.index;
       b.dataset.id = hit.id;
       b.dataset.distance = hit.distance;
+      b.dataset.predicted = state.config.classes[hit.predicted];
+      if (hit.label !== null) b.dataset.label = state.config.classes[hit.label];
+      if (hit.timestamp !== null) b.dataset.timestamp = hit.timestamp;
       const img = document.createElement("img");
-      img.src = bundleBase + hit.thumb;
+      img.src = thumbUrl(hit.thumb);
       img.alt = hit.id;
       img.loading = "lazy";
       const meta = document.createElement("span");
       meta.className = "meta";
       meta.innerHTML = `<span class="dist"></span> <span class="id"></span><br><span class="what"></span>`;
-      meta.querySelector(".dist").textContent = `distance ${hit.distance}`;
+      meta.querySelector(".dist").textContent = withDistance ? `distance ${hit.distance}` : "";
       meta.querySelector(".id").textContent = hit.id.split("/").pop();
       meta.querySelector(".what").textContent = describeHit(hit);
-      b.setAttribute("aria-label", `${hit.id}, distance ${hit.distance}, ${describeHit(hit)}. Search by this image.`);
+      b.setAttribute("aria-label", `${hit.id}${withDistance ? `, distance ${hit.distance}` : ""}, ${describeHit(hit)}. Search by this image.`);
       b.append(img, meta);
       b.addEventListener("click", () => searchByEntry(hit));
       li.append(b);
       list.append(li);
     }
-    $("similar").hidden = results.hits.length === 0;
+  }
+
+  // Browsing the archive: pages of thumbnails, filtered by class and time.
+  const PAGE = 48;
+  const browsing = { offset: 0 };
+  function setUpBrowsing() {
+    const select = $("browse-class");
+    for (const [i, c] of state.config.classes.entries()) {
+      const o = document.createElement("option");
+      o.value = i;
+      o.textContent = nice(c);
+      select.append(o);
+    }
+    const range = JSON.parse(state.archive.time_range());
+    $("browse-times").hidden = !range;
+    if (range) {
+      const day = (t) => new Date(t * 1000).toISOString().slice(0, 10);
+      for (const id of ["browse-from", "browse-to"]) { $(id).min = day(range[0]); $(id).max = day(range[1]); }
+    }
+    for (const id of ["browse-class", "browse-by", "browse-from", "browse-to"]) {
+      $(id).addEventListener("change", () => { browsing.offset = 0; browse(); });
+    }
+    $("browse-prev").addEventListener("click", () => { browsing.offset = Math.max(0, browsing.offset - PAGE); browse(); });
+    $("browse-next").addEventListener("click", () => { browsing.offset += PAGE; browse(); });
+    $("browse").hidden = false;
+    browse();
+  }
+
+  function browse() {
+    const from = $("browse-from").value ? Date.parse($("browse-from").value + "T00:00:00Z") / 1000 : -Infinity;
+    const to = $("browse-to").value ? Date.parse($("browse-to").value + "T23:59:59Z") / 1000 : Infinity;
+    const page = JSON.parse(state.archive.browse(browsing.offset, PAGE, Number($("browse-class").value), $("browse-by").value === "label", from, to));
+    fillGrid($("browse-grid"), page.items, false);
+    const first = page.total ? browsing.offset + 1 : 0;
+    $("browse-count").textContent = `${first}–${browsing.offset + page.items.length} of ${page.total} images`;
+    $("browse-prev").disabled = browsing.offset === 0;
+    $("browse-next").disabled = browsing.offset + PAGE >= page.total;
   }
 
   function showTimings(parts) {
@@ -214,6 +288,7 @@
       $("verdict").textContent = "Looking…";
       const r = await classifyBytes(bytes);
       showVerdict(r.class, r.probabilities, `${file.name} · ${r.width}×${r.height} px`, URL.createObjectURL(file));
+      $("original").hidden = true;
       const results = search(r.code);
       showHits(results);
       showTimings([
@@ -230,7 +305,14 @@
   function searchByEntry(hit) {
     clearError();
     const results = JSON.parse(state.archive.search_entry(hit.index, RESULTS, -1, 0xffffffff));
-    showVerdict(hit.predicted, null, `${hit.id} · ${describeHit(hit)}`, bundleBase + hit.thumb);
+    showVerdict(hit.predicted, null, `${hit.id} · ${describeHit(hit)}`, thumbUrl(hit.thumb));
+    const link = $("original");
+    link.hidden = !state.originals;
+    if (state.originals) {
+      // Relative to the manifest, unless the site links originals elsewhere (an absolute URL).
+      const base = /^([a-z]+:)?\/\//i.test(state.originals) || state.originals.startsWith("/") ? state.originals : bundleBase + state.originals;
+      link.href = base + hit.id.split("/").map(encodeURIComponent).join("/");
+    }
     showHits(results);
     showTimings([`search ${ms(results.search_ms)} over ${results.searched} images (stored code, no inference)`]);
     $("result").scrollIntoView({ behavior: "smooth", block: "start" });
@@ -304,8 +386,17 @@
     return new Uint8Array(await blob.arrayBuffer());
   }
 
+  // A published site (aurora-hash site) ships sw.js: it caches the site for offline use.
+  function offline() {
+    if (embedded || !("serviceWorker" in navigator) || !location.protocol.startsWith("http")) return;
+    fetch("sw.js", { method: "HEAD" }).then((r) => {
+      if (r.ok) navigator.serviceWorker.register("sw.js").catch((e) => console.warn("offline copy unavailable:", e));
+    }, () => {});
+  }
+
   function start(bindings) {
     wireInput();
+    offline();
     state.ready = load(bindings).catch((e) => {
       $("loading").hidden = true;
       showError(e.message, "reload the page; if it keeps failing, the site's files may be incomplete");

@@ -53,7 +53,15 @@ pub fn export(a: &ExportArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     write_atomic(&a.out.join(WEIGHTS_FILE), &weights)?;
     write_atomic(&a.out.join(CONFIG_FILE), &bundle_json)?;
-    let manifest = Manifest::for_files(&[(WEIGHTS_FILE, &weights), (CONFIG_FILE, &bundle_json)]);
+    let mut manifest = Manifest::for_files(&[(WEIGHTS_FILE, &weights), (CONFIG_FILE, &bundle_json)]);
+    // Exporting the same weights again keeps an index built beside them valid (and listed),
+    // so a site rebuild encodes only new images.
+    if let Ok(old) = std::fs::read(a.out.join(MANIFEST_FILE)).map_err(anyhow::Error::from).and_then(|b| Ok(Manifest::parse(&b)?)) {
+        let same = |name: &str| old.files.iter().find(|f| f.name == name).map(|f| &f.sha256) == manifest.files.iter().find(|f| f.name == name).map(|f| &f.sha256);
+        if same(WEIGHTS_FILE) && same(CONFIG_FILE) {
+            manifest.files.extend(old.files.iter().filter(|f| f.name != WEIGHTS_FILE && f.name != CONFIG_FILE).cloned());
+        }
+    }
     write_atomic(&a.out.join(MANIFEST_FILE), &serde_json::to_vec_pretty(&manifest)?)?;
     let mb = weights.len() as f64 / 1e6;
     println!(

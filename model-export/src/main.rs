@@ -12,6 +12,7 @@ mod plot;
 mod progress;
 mod run;
 mod serve;
+mod site;
 mod train_cmd;
 
 use anyhow::Result;
@@ -49,6 +50,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Serve a built site (the page, its wasm and bundle/) on this machine.
     Serve(serve::ServeArgs),
+    /// Write a static web site of an image archive (or one self-contained HTML file): page,
+    /// wasm, bundle, index, thumbnails. Rebuilding after adding images touches only what changed.
+    Site(site::SiteArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -98,6 +102,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Index(c) => bundle_cmd::index(&c),
         Command::Query(a) => bundle_cmd::query(&a),
         Command::Serve(a) => serve::serve(&a),
+        Command::Site(a) => site::site(&a),
     }
 }
 

@@ -225,11 +225,17 @@ fn build_site(name: &str) -> Site {
             examples.push(target);
         }
     }
+    let (url, server) = serve(&dir);
+    Site { dir, examples, url, _server: server }
+}
+
+/// `aurora-hash serve` on a free port: the URL and the process.
+fn serve(dir: &Path) -> (String, Guard) {
     let mut child = tool().args(["serve", dir.to_str().unwrap(), "--port", "0"]).stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in `{line}`")).to_string();
-    Site { dir, examples, url, _server: Guard(child) }
+    (url, Guard(child))
 }
 
 /// The native tool's answers for the example frames: id → (class, code, neighbour ids).
@@ -357,4 +363,122 @@ fn browser_speed_table() {
             f("search_1000000_ms")
         );
     }
+}
+
+/// The archive for the site test: the YRS frames when `../shared/data/yrs/labeled` is there
+/// (or `AURORA_YRS` names a folder), else synthetic frames renamed the YRS way (a time in the
+/// name) so the time filter has something to filter.
+fn archive_images(root: &Path) -> PathBuf {
+    let yrs = std::env::var("AURORA_YRS").map(PathBuf::from).unwrap_or_else(|_| workspace().join("../shared/data/yrs/labeled"));
+    if yrs.is_dir() {
+        return yrs;
+    }
+    let dir = root.join("archive");
+    run_ok(tool().args(["generate", "--out", dir.to_str().unwrap(), "--per-class", "15", "--size", "128", "--seed", "3"]));
+    for class in ["arc", "drapery", "radial", "hot_spot"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(class)).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for (i, f) in files.into_iter().enumerate() {
+            // Two days, one frame a minute.
+            let (day, minute) = (20 + i % 2, i);
+            let name = format!("N201312{day:02}G{:02}{:02}00.png", 3 + minute / 60, minute % 60);
+            std::fs::rename(&f, dir.join(class).join(name)).unwrap();
+        }
+    }
+    dir
+}
+
+#[test]
+#[ignore = "needs Chromium, chromedriver and the trunk-built page; scripts/test.sh runs it"]
+fn published_site_browses_filters_searches_works_offline_and_as_one_file() {
+    let root = std::env::temp_dir().join(format!("aurora-browser-{}-site", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let dist = std::env::var("AURORA_WEB_DIST").map(PathBuf::from).unwrap_or_else(|_| workspace().join("dist"));
+    let run = root.join("run");
+    run_ok(tool().args(["train", "--data", "synthetic:8", "--run", run.to_str().unwrap(), "--size", "64", "--width", "0.125", "--fc", "32", "--bits", "24", "--epochs", "2", "--batch", "8", "--device", "cpu"]));
+    let images = archive_images(&root);
+    let out = root.join("site");
+    let single = root.join("classroom.html");
+    let site_cmd = |extra: &[&str]| {
+        let mut c = tool();
+        c.args(["site", images.to_str().unwrap(), "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu", "--web"]).arg(&dist).args(extra);
+        run_ok(&mut c)
+    };
+    let first = site_cmd(&["--single-file", single.to_str().unwrap()]);
+    println!("{first}");
+    // A rebuild with nothing new writes nothing.
+    let again = site_cmd(&[]);
+    assert!(again.contains(" 0 files written"), "{again}");
+    // Too large for one file: a clear refusal, and nothing written.
+    let refused = tool().args(["site", images.to_str().unwrap(), "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu", "--max-single-mb", "1", "--single-file", root.join("big.html").to_str().unwrap(), "--web"]).arg(&dist).output().unwrap();
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && text.contains("over the 1 MB limit") && !root.join("big.html").exists(), "{text}");
+
+    let index = std::fs::read_dir(out.join("bundle")).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("archive-")).count();
+    assert_eq!(index, 1, "one content-hashed index");
+    let total = {
+        let m: Value = serde_json::from_slice(&std::fs::read(out.join("bundle/manifest.json")).unwrap()).unwrap();
+        assert!(m["files"].as_array().unwrap().iter().all(|f| f["path"].as_str().is_some_and(|p| p.contains('-'))), "{m}");
+        std::fs::read_dir(&images).unwrap().map(|d| std::fs::read_dir(d.unwrap().path()).map(|f| f.count()).unwrap_or(0)).sum::<usize>()
+    };
+
+    let (url, server) = serve(&out);
+    let browser = Browser::start();
+    browser.goto(&format!("{url}?backend=cpu"));
+    let info = browser.eval("return await window.aurora.ready;", json!([]));
+    assert_eq!(info["archive"], json!(total), "{info}");
+
+    // Browse: the first page, then a class filter, then a time range.
+    browser.wait("document.querySelectorAll('#browse-grid li').length > 0", "the archive grid");
+    let count = browser.eval("return document.querySelectorAll('#browse-grid li').length;", json!([]));
+    assert_eq!(count, json!(total.min(48)));
+    let filtered = browser.eval(
+        "const s = document.getElementById('browse-class'); s.value = '1'; s.dispatchEvent(new Event('change'));
+         const b = document.getElementById('browse-by'); b.value = 'label'; b.dispatchEvent(new Event('change'));
+         return [...document.querySelectorAll('#browse-grid button')].map((x) => x.dataset.label);",
+        json!([]),
+    );
+    let labels = filtered.as_array().unwrap();
+    assert!(!labels.is_empty() && labels.iter().all(|l| l == "drapery"), "{filtered}");
+    let timed = browser.eval(
+        "const s = document.getElementById('browse-class'); s.value = '-1'; s.dispatchEvent(new Event('change'));
+         const f = document.getElementById('browse-from'); f.value = f.min; f.dispatchEvent(new Event('change'));
+         const t = document.getElementById('browse-to'); t.value = f.min; t.dispatchEvent(new Event('change'));
+         return { day: f.min, times: [...document.querySelectorAll('#browse-grid button')].map((x) => Number(x.dataset.timestamp)),
+                  count: document.getElementById('browse-count').textContent };",
+        json!([]),
+    );
+    let day_start = browser.eval("return Date.parse(args[0] + 'T00:00:00Z') / 1000;", json!([timed["day"]])).as_f64().unwrap();
+    let times = timed["times"].as_array().unwrap();
+    assert!(!times.is_empty(), "{timed}");
+    assert!(times.iter().all(|t| (day_start..day_start + 86400.0).contains(&t.as_f64().unwrap())), "{timed}");
+
+    // Query by example (a browsed image) and by upload.
+    let first_id = browser.eval("return document.querySelector('#browse-grid button').dataset.id;", json!([]));
+    browser.click("#browse-grid li:first-child button");
+    browser.wait(&format!("document.getElementById('query-caption').textContent.startsWith({first_id}) && document.querySelectorAll('#hits li').length > 0"), "search by a browsed image");
+    let upload = images.join("arc").read_dir().unwrap().next().unwrap().unwrap().path();
+    browser.send_file("#file", &upload);
+    browser.wait("document.getElementById('timings').textContent.includes('inference')", "classifying an upload");
+    browser.screenshot(&screenshots().join("site.png"));
+
+    // Offline: the service worker has cached the site; stop the server, reload, search again.
+    browser.eval("await navigator.serviceWorker.ready; for (let i = 0; i < 600 && !navigator.serviceWorker.controller; i++) await new Promise((r) => setTimeout(r, 100)); return true;", json!([]));
+    browser.eval("const names = await caches.keys(); return names.length;", json!([]));
+    drop(server);
+    browser.goto(&format!("{url}?backend=cpu"));
+    let info = browser.eval("return await window.aurora.ready;", json!([]));
+    assert_eq!(info["archive"], json!(total), "offline: {info}");
+    browser.send_file("#file", &upload);
+    browser.wait("document.getElementById('timings').textContent.includes('inference') && document.querySelectorAll('#hits li').length > 0", "searching offline");
+
+    // The classroom file from file://, no server at all.
+    browser.goto(&format!("file://{}?backend=cpu", single.display()));
+    let info = browser.eval("return await window.aurora.ready;", json!([]));
+    assert_eq!(info["archive"], json!(total), "single file: {info}");
+    browser.send_file("#file", &upload);
+    browser.wait("document.getElementById('timings').textContent.includes('inference') && document.querySelectorAll('#hits li').length > 0", "searching in the single file");
+    let thumb = browser.eval("return document.querySelector('#hits img').src.startsWith('data:image/jpeg;base64,');", json!([]));
+    assert_eq!(thumb, json!(true), "thumbnails come from inside the file");
+    browser.screenshot(&screenshots().join("single-file.png"));
 }

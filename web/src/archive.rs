@@ -110,6 +110,46 @@ impl Archive {
         Ok(serde_json::to_string(&self.hit(index, 0)).expect("entry serialises"))
     }
 
+    /// A page of the archive for browsing, in archive order: images whose class (the predicted
+    /// one, or the true label when `by_label`) is `class` (< 0: any) and whose time lies in
+    /// `[from, to]` seconds since 1970 (infinite bounds: no limit; an image without a time is
+    /// kept only when both bounds are infinite). Returns `{total, items}` as JSON; `total` counts
+    /// every match, `items` holds at most `count` of them from `offset` on.
+    pub fn browse(&self, offset: usize, count: usize, class: i32, by_label: bool, from: f64, to: f64) -> String {
+        let class = u16::try_from(class).ok();
+        let timed = from.is_finite() || to.is_finite();
+        let matches = |e: &Entry| {
+            let c = if by_label { e.label } else { Some(e.predicted) };
+            class.is_none_or(|want| c == Some(want))
+                && (!timed || e.timestamp.is_some_and(|t| (t as f64) >= from && (t as f64) <= to))
+        };
+        let mut total = 0;
+        let mut items = Vec::new();
+        for (i, e) in self.index.entries.iter().enumerate() {
+            if matches(e) {
+                if total >= offset && items.len() < count {
+                    items.push(self.hit(i, 0));
+                }
+                total += 1;
+            }
+        }
+        #[derive(Serialize)]
+        struct Page<'a> {
+            total: usize,
+            items: Vec<HitJson<'a>>,
+        }
+        serde_json::to_string(&Page { total, items }).expect("page serialises")
+    }
+
+    /// Earliest and latest image time (seconds since 1970) as `[from, to]` JSON, or `null`.
+    pub fn time_range(&self) -> String {
+        let times = self.index.entries.iter().filter_map(|e| e.timestamp);
+        match (times.clone().min(), times.max()) {
+            (Some(a), Some(b)) => format!("[{a},{b}]"),
+            _ => "null".into(),
+        }
+    }
+
     /// An image's stored code, as hex.
     pub fn code(&self, index: usize) -> Result<String, JsError> {
         if index >= self.len() {
@@ -120,11 +160,11 @@ impl Archive {
 
     /// An archive of `n` random codes, for measuring search speed at sizes no demo has images
     /// for (100k, 1M). Ids are `random-<i>`; every image is predicted as class 0.
-    pub fn random(n: usize, bits: usize, seed: u64) -> Result<Archive, JsError> {
+    pub fn random(n: usize, bits: usize, seed: u32) -> Result<Archive, JsError> {
         if bits == 0 || bits > 1024 {
             return Err(js_err(format!("{bits} bits: codes have 1 to 1024 bits")));
         }
-        let mut rng = Rng::new(seed);
+        let mut rng = Rng::new(seed as u64);
         let words_per = words_for(bits);
         let spare = words_per * 64 - bits;
         let mut words = Vec::with_capacity(n * words_per);

@@ -76,7 +76,7 @@ impl Engine {
         };
         let chosen = backend::choose(pref).await.map_err(js_err)?;
         let model = AuroraNet::new(&config.model, &chosen.device);
-        let manifest = Manifest { format: BUNDLE_FORMAT, files: Vec::new() };
+        let manifest = Manifest { format: BUNDLE_FORMAT, files: Vec::new(), originals: None };
         Ok(Engine { config, manifest, model, device: chosen.device, webgpu: chosen.webgpu, note: chosen.note })
     }
 

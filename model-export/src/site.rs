@@ -1,0 +1,346 @@
+//! `aurora-hash site`: a whole static web site from a trained run and a folder of images, for
+//! publishing an archive on any static host, and `--single-file` for a classroom USB stick.
+//!
+//! ```text
+//! SITE/index.html, *.js, *.css, *.wasm   the page, as trunk built it (names content-hashed)
+//! SITE/sw.js                             service worker: caches the site on the first visit
+//! SITE/bundle/manifest.json              the entry point (always revalidated): every file's
+//!                                        size, SHA-256 and content-hashed path
+//! SITE/bundle/model-<h>.bpk, bundle-<h>.json, archive-<h>.idx     cacheable forever
+//! SITE/bundle/thumbs/<h>.jpg             one per image (aurora_hash::index::thumb_path)
+//! SITE/images/<id>                       the originals, linked from results, never preloaded
+//! ```
+//!
+//! All URLs are relative, so the folder works under any sub-path. The bundle and index are
+//! built in the run's `site-cache/` and only new images are encoded on a rebuild; a file of the
+//! site is written only when its content changed, and files no longer referenced are removed.
+
+use anyhow::{Context, Result, bail};
+use aurora_hash::export::{CONFIG_FILE, INDEX_FILE, MANIFEST_FILE, Manifest, WEIGHTS_FILE};
+use std::path::{Path, PathBuf};
+
+use crate::bundle_cmd::{self, ExportArgs, IndexArgs, IndexCommand};
+use crate::device::Choice;
+use crate::run::write_atomic;
+
+#[derive(clap::Args, Debug)]
+pub struct SiteArgs {
+    /// Folder of images. Sub-folders named after the run's classes give true labels; times are
+    /// read from file names (YRS `NYYYYMMDDGHHMMSS`).
+    pub images: PathBuf,
+    /// Trained run folder.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Site folder to write (or update).
+    #[arg(long, default_value = "site")]
+    pub out: PathBuf,
+    /// The page as `trunk build --release` writes it.
+    #[arg(long, default_value = "dist")]
+    pub web: PathBuf,
+    /// Link results to the originals under this URL instead of copying them into images/.
+    #[arg(long)]
+    pub originals_url: Option<String>,
+    /// Also write the whole site as one self-contained HTML file that runs from file://.
+    #[arg(long)]
+    pub single_file: Option<PathBuf>,
+    /// Largest single file accepted, in MB (a browser opening a bigger file from a USB stick
+    /// becomes unresponsive; publish a site instead).
+    #[arg(long, default_value_t = 120.0)]
+    pub max_single_mb: f64,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: Choice,
+}
+
+/// Counts of what a (re)build did, printed at the end.
+#[derive(Default)]
+struct Written {
+    written: usize,
+    unchanged: usize,
+    removed: usize,
+}
+
+impl Written {
+    /// Writes `bytes` to `path` unless it already holds exactly them.
+    fn put(&mut self, path: &Path, bytes: &[u8]) -> Result<()> {
+        if std::fs::read(path).is_ok_and(|old| old == bytes) {
+            self.unchanged += 1;
+            return Ok(());
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        write_atomic(path, bytes)?;
+        self.written += 1;
+        Ok(())
+    }
+}
+
+/// `model.bpk` → `model-<first 16 hex of its SHA-256>.bpk`.
+fn hashed_name(name: &str, sha256: &str) -> String {
+    let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+    format!("{stem}-{}.{ext}", &sha256[..16])
+}
+
+pub fn site(a: &SiteArgs) -> Result<()> {
+    if !a.web.join("index.html").is_file() {
+        bail!("{}: no index.html: build the page first with `trunk build --release`", a.web.display());
+    }
+    if !a.images.is_dir() {
+        bail!("{}: not a folder of images", a.images.display());
+    }
+    // 1. Bundle and index in the run's cache: only new images are encoded.
+    let cache = a.run.join("site-cache");
+    bundle_cmd::export(&ExportArgs { run: a.run.clone(), out: cache.clone(), f32: false })?;
+    bundle_cmd::index(&IndexCommand::Build(IndexArgs {
+        images: a.images.clone(),
+        bundle: cache.clone(),
+        out: cache.join(INDEX_FILE),
+        batch: a.batch,
+        device: a.device,
+        thumbs: true,
+    }))?;
+
+    // 2. Publish: page, bundle files under content-hashed names, thumbnails, originals.
+    let mut w = Written::default();
+    let mut keep: Vec<PathBuf> = Vec::new();
+    let mut precache: Vec<String> = Vec::new();
+    for file in list_files(&a.web)? {
+        let rel = rel_url(&file, &a.web);
+        let target = a.out.join(&rel);
+        w.put(&target, &std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?)?;
+        keep.push(target);
+        precache.push(if rel == "index.html" { "./".into() } else { rel });
+    }
+    let manifest_bytes = std::fs::read(cache.join(MANIFEST_FILE))?;
+    let mut manifest = Manifest::parse(&manifest_bytes)?;
+    for entry in &mut manifest.files {
+        let bytes = std::fs::read(cache.join(&entry.name)).with_context(|| format!("cannot read {}", cache.join(&entry.name).display()))?;
+        let path = hashed_name(&entry.name, &entry.sha256);
+        let target = a.out.join("bundle").join(&path);
+        w.put(&target, &bytes)?;
+        keep.push(target);
+        precache.push(format!("bundle/{path}"));
+        entry.path = Some(path);
+    }
+    let index = bundle_cmd::read_index(&cache.join(INDEX_FILE))?;
+    for e in &index.entries {
+        let thumb = aurora_hash::index::thumb_path(&e.id);
+        let target = a.out.join("bundle").join(&thumb);
+        let bytes = std::fs::read(cache.join(&thumb)).with_context(|| format!("thumbnail of {} missing from {}", e.id, cache.display()))?;
+        w.put(&target, &bytes)?;
+        keep.push(target);
+        precache.push(format!("bundle/{thumb}"));
+        if a.originals_url.is_none() {
+            let original = a.images.join(&e.id);
+            let target = a.out.join("images").join(&e.id);
+            // Originals can be large: compared by size, not read, when already published.
+            let same = target.metadata().ok().map(|m| m.len()) == original.metadata().ok().map(|m| m.len());
+            if same {
+                w.unchanged += 1;
+            } else {
+                w.put(&target, &std::fs::read(&original).with_context(|| format!("cannot read {}", original.display()))?)?;
+            }
+            keep.push(target);
+        }
+    }
+    manifest.originals = Some(a.originals_url.clone().unwrap_or_else(|| "../images/".into()));
+    let manifest_json = serde_json::to_vec_pretty(&manifest)?;
+    let manifest_path = a.out.join("bundle").join(MANIFEST_FILE);
+    w.put(&manifest_path, &manifest_json)?;
+    keep.push(manifest_path);
+    precache.push(format!("bundle/{MANIFEST_FILE}"));
+    let sw_path = a.out.join("sw.js");
+    w.put(&sw_path, service_worker(&precache).as_bytes())?;
+    keep.push(sw_path);
+    w.removed += remove_unreferenced(&a.out, &keep)?;
+    println!(
+        "site {}: {} images; {} files written, {} unchanged, {} removed",
+        a.out.display(),
+        index.len(),
+        w.written,
+        w.unchanged,
+        w.removed
+    );
+    if let Some(path) = &a.single_file {
+        single_file(a, &index, &cache, path)?;
+    }
+    Ok(())
+}
+
+fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))? {
+            let p = entry?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn rel_url(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/")
+}
+
+/// Deletes files of the site that this build did not write or keep (an old model, a removed
+/// image), and then empty folders. Only inside the site folder.
+fn remove_unreferenced(out: &Path, keep: &[PathBuf]) -> Result<usize> {
+    let keep: std::collections::HashSet<&Path> = keep.iter().map(|p| p.as_path()).collect();
+    let mut removed = 0;
+    for f in list_files(out)? {
+        if !keep.contains(f.as_path()) {
+            std::fs::remove_file(&f).with_context(|| format!("cannot remove {}", f.display()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The service worker: precaches every file of this build on the first visit and answers from
+/// the cache when the network is gone. Its cache name is derived from the file list, so a
+/// rebuild installs a new cache and drops the old one. The manifest is fetched network-first,
+/// so a visitor online always sees the latest archive.
+fn service_worker(files: &[String]) -> String {
+    let list = serde_json::to_string(files).expect("strings");
+    let version = &aurora_hash::export::sha256_hex(list.as_bytes())[..16];
+    format!(
+        r#"// Generated by `aurora-hash site`: offline copy of this site.
+const CACHE = "aurora-hash-{version}";
+const FILES = {list};
+self.addEventListener("install", (e) => {{
+  e.waitUntil(caches.open(CACHE).then((c) => c.addAll(FILES)).then(() => self.skipWaiting()));
+}});
+self.addEventListener("activate", (e) => {{
+  e.waitUntil(caches.keys()
+    .then((keys) => Promise.all(keys.filter((k) => k.startsWith("aurora-hash-") && k !== CACHE).map((k) => caches.delete(k))))
+    .then(() => self.clients.claim()));
+}});
+self.addEventListener("fetch", (e) => {{
+  const url = new URL(e.request.url);
+  if (e.request.method !== "GET" || url.origin !== location.origin) return;
+  if (url.pathname.endsWith("/manifest.json")) {{
+    e.respondWith(fetch(e.request).then((r) => {{
+      const copy = r.clone();
+      caches.open(CACHE).then((c) => c.put(e.request, copy));
+      return r;
+    }}).catch(() => caches.match(e.request)));
+    return;
+  }}
+  e.respondWith(caches.match(e.request, {{ ignoreSearch: true }}).then((hit) => hit || fetch(e.request)));
+}});
+"#
+    )
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// One HTML file holding the page, the wasm, the bundle, the index and the thumbnails, for
+/// opening from a USB stick with file:// (where a page cannot fetch its sibling files).
+fn single_file(a: &SiteArgs, index: &aurora_hash::index::CodeIndex, cache: &Path, path: &Path) -> Result<()> {
+    let html = std::fs::read_to_string(a.web.join("index.html")).context("reading the page")?;
+    let files = list_files(&a.web)?;
+    // trunk names its outputs `<stem>-<hash>.<ext>`.
+    let by_prefix = |prefix: &str, suffix: &str| -> Result<Vec<u8>> {
+        let p = files
+            .iter()
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix) && n.to_string_lossy().ends_with(suffix)))
+            .with_context(|| format!("{}: no {prefix}*{suffix}: not the page trunk builds from index.html", a.web.display()))?;
+        std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    let wasm = by_prefix("aurora-hash-web-", "_bg.wasm")?;
+    let glue = by_prefix("aurora-hash-web-", ".js")?;
+    let app = String::from_utf8(by_prefix("app-", ".js")?)?;
+    let css = String::from_utf8(by_prefix("style-", ".css")?)?;
+
+    // Everything the page would fetch, by the URL it would fetch it at.
+    let mut embedded = serde_json::Map::new();
+    let mut put = |url: String, bytes: &[u8]| {
+        embedded.insert(url, serde_json::Value::String(base64(bytes)));
+    };
+    for name in [MANIFEST_FILE, CONFIG_FILE, WEIGHTS_FILE, INDEX_FILE] {
+        put(format!("bundle/{name}"), &std::fs::read(cache.join(name)).with_context(|| format!("cannot read {}", cache.join(name).display()))?);
+    }
+    for e in &index.entries {
+        let thumb = aurora_hash::index::thumb_path(&e.id);
+        put(format!("bundle/{thumb}"), &std::fs::read(cache.join(&thumb))?);
+    }
+    let data = serde_json::to_string(&embedded)?.replace("</", "<\\/");
+    let size = wasm.len() * 4 / 3 + data.len() + glue.len() * 4 / 3 + app.len() + css.len() + html.len();
+    let mb = size as f64 / 1e6;
+    if mb > a.max_single_mb {
+        bail!(
+            "{}: would be {mb:.0} MB, over the {:.0} MB limit for one file (the archive has {} images): publish a site folder instead, or index fewer images",
+            path.display(),
+            a.max_single_mb,
+            index.len()
+        );
+    }
+    // The page's head and body without trunk's loader, styles and scripts, which are inlined.
+    let head_end = html.find("<script type=\"module\">").context("the page has no trunk loader")?;
+    let body_start = html.find("<body>").context("the page has no <body>")?;
+    let head = &html[..head_end];
+    // file:// has no origin of its own: the policy allows the inlined code and data: URLs only.
+    let head = head.replace(
+        &head[head.find("<meta http-equiv=\"Content-Security-Policy\"").unwrap_or(0)..].split_once('>').map(|(m, _)| format!("{m}>")).unwrap_or_default(),
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline' 'wasm-unsafe-eval' data:; style-src 'unsafe-inline'; img-src blob: data:; connect-src data:; form-action 'none'\">",
+    );
+    let loader = format!(
+        r#"<script id="aurora-files" type="application/json">{data}</script>
+<script>window.AURORA_FILES = JSON.parse(document.getElementById("aurora-files").textContent);</script>
+<script type="module">
+const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+const glue = await import("data:text/javascript;base64,{glue}");
+await glue.default({{ module_or_path: bytes("{wasm}") }});
+window.wasmBindings = glue;
+dispatchEvent(new CustomEvent("TrunkApplicationStarted", {{ detail: {{}} }}));
+</script>
+<style>{css}</style>
+<script>{app}</script>
+</head>
+"#,
+        glue = base64(&glue),
+        wasm = base64(&wasm),
+        app = app.replace("</script", "<\\/script"),
+    );
+    let out = format!("{head}{loader}{}", &html[body_start..]);
+    write_atomic(path, out.as_bytes())?;
+    println!("wrote {} ({:.1} MB, {} images): open it in a browser, no server needed", path.display(), out.len() as f64 / 1e6, index.len());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(hashed_name("model.bpk", "0123456789abcdef0123"), "model-0123456789abcdef.bpk");
+    }
+}
