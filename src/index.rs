@@ -129,6 +129,68 @@ impl CodeIndex {
         Ok(fresh.len())
     }
 
+    /// `n` random codes with ids `random/<i>`, classes in turn and one time a minute from
+    /// 2003-12-21: an archive of any size for load tests and benchmarks, no images needed.
+    pub fn random(n: usize, bits: usize, classes: Vec<String>, seed: u64) -> CodeIndex {
+        let mut rng = crate::rng::Rng::new(seed);
+        let spare = words_for(bits) * 64 - bits;
+        let k = classes.len().max(1);
+        let mut idx = CodeIndex::new(bits, classes);
+        let words = words_for(bits);
+        let mut code = vec![0u64; words];
+        for i in 0..n {
+            for (w, word) in code.iter_mut().enumerate() {
+                let v = rng.next_u64();
+                *word = if w + 1 == words && spare > 0 { v >> spare } else { v };
+            }
+            let entry = Entry {
+                id: format!("random/{i:07}"),
+                predicted: (i % k) as u16,
+                probability: 1.0,
+                label: None,
+                timestamp: Some(1_071_964_800 + 60 * i as i64),
+            };
+            idx.push(entry, &code);
+        }
+        idx
+    }
+
+    /// Appends every image of `other` as it is, without looking at ids: the page joins the
+    /// shards of one archive (whose ids arrive later, see [`CodeIndex::split`]) this way.
+    pub fn append(&mut self, other: &CodeIndex) -> Result<(), IndexError> {
+        if other.bits() != self.bits() {
+            return Err(IndexError::Bits { index: other.bits(), model: self.bits() });
+        }
+        if other.classes != self.classes {
+            return Err(IndexError::Classes);
+        }
+        for i in 0..other.len() {
+            self.push(other.entries[i].clone(), other.codes.code(i));
+        }
+        Ok(())
+    }
+
+    /// A large archive as shards for lazy loading: each shard an index of up to `size`
+    /// consecutive images with the ids left empty (codes, classes, labels and times are what
+    /// search and filters need), and beside it the ids, fetched only for images on screen.
+    pub fn split(&self, size: usize) -> Vec<(CodeIndex, Vec<String>)> {
+        let size = size.max(1);
+        (0..self.len())
+            .step_by(size)
+            .map(|start| {
+                let end = (start + size).min(self.len());
+                let mut shard = CodeIndex::new(self.bits(), self.classes.clone());
+                let mut ids = Vec::with_capacity(end - start);
+                for i in start..end {
+                    let mut e = self.entries[i].clone();
+                    ids.push(std::mem::take(&mut e.id));
+                    shard.push(e, self.codes.code(i));
+                }
+                (shard, ids)
+            })
+            .collect()
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         let n = self.len();
         let mut strings = Vec::new();
@@ -287,6 +349,24 @@ mod tests {
             );
         }
         idx
+    }
+
+    #[test]
+    fn split_then_append_restores_everything_but_the_ids() {
+        let idx = sample(7, 48, 1);
+        let shards = idx.split(2);
+        assert_eq!(shards.len(), idx.len().div_ceil(2));
+        let mut joined = CodeIndex::new(idx.bits(), idx.classes.clone());
+        let mut ids = Vec::new();
+        for (shard, shard_ids) in &shards {
+            assert!(shard.entries.iter().all(|e| e.id.is_empty()));
+            joined.append(&CodeIndex::from_bytes(&shard.to_bytes()).unwrap()).unwrap();
+            ids.extend(shard_ids.iter().cloned());
+        }
+        for (e, id) in joined.entries.iter_mut().zip(ids) {
+            e.id = id;
+        }
+        assert_eq!(joined, idx);
     }
 
     #[test]

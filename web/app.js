@@ -138,14 +138,25 @@
     line.classList.toggle("fallback", Boolean(note));
     $("about-model").textContent = `This model: ${state.config.model.bits}-bit codes, ${state.config.model.input_size} px input, ${state.config.weights_dtype} weights (${state.config.provenance}).`;
 
-    const index = await fetchBytes("archive.idx", "the archive", true);
-    if (index) {
-      state.archive = state.engine.open_archive(index);
+    const shards = (listed.files || []).map((f) => f.name).filter((n) => /^shard-\d+\.idx$/.test(n)).sort();
+    if (shards.length) {
+      // A big archive: the first shard makes the page usable, the rest load behind it.
+      const first = await fetchBytes(shards[0], `the archive (part 1 of ${shards.length})`);
+      state.archive = state.engine.open_shard(shards[0], first);
+      state.timings.first_shard = performance.now();
+      state.complete = loadShards(shards.slice(1), shards.length);
       setUpBrowsing();
     } else {
-      showError("This bundle has no archive index", "photos are classified, but there is nothing to search");
+      const index = await fetchBytes("archive.idx", "the archive", true);
+      if (index) {
+        state.archive = state.engine.open_archive(index);
+        setUpBrowsing();
+      } else {
+        showError("This bundle has no archive index", "photos are classified, but there is nothing to search");
+      }
+      state.complete = Promise.resolve();
     }
-    $("loading").hidden = true;
+    $("loading").hidden = shards.length > 1;
     $("input").hidden = false;
     return {
       backend: state.engine.backend(),
@@ -154,6 +165,42 @@
       archive: state.archive ? state.archive.len() : 0,
       classes: state.config.classes,
     };
+  }
+
+  // The remaining shards, one after another; search covers what has arrived.
+  async function loadShards(names, total) {
+    for (const [i, name] of names.entries()) {
+      const bytes = await fetchBytes(name, `the archive (part ${i + 2} of ${total}, ${state.archive.len().toLocaleString()} images so far)`);
+      const shard = state.engine.open_shard(name, bytes);
+      state.archive.append(shard);
+      shard.free();
+    }
+    state.timings.all_shards = performance.now();
+    $("loading").hidden = true;
+    if (state.rerun) await state.rerun();
+    browsing.done = browse();
+  }
+
+  // Ids (and so thumbnails and names) of a sharded archive arrive per shard, when shown.
+  const idsLoaded = new Map();
+  function loadIds(shard) {
+    if (!idsLoaded.has(shard)) {
+      const name = `ids-${String(shard).padStart(4, "0")}.json`;
+      idsLoaded.set(shard, fetchBytes(name, "image names").then((bytes) => {
+        state.engine.verify(name, bytes);
+        state.archive.set_ids(shard, bytes);
+      }));
+    }
+    return idsLoaded.get(shard);
+  }
+  async function withIds(run) {
+    // Shards can arrive while ids are fetched, bringing new results: ask again until complete.
+    for (;;) {
+      const r = JSON.parse(run());
+      const missing = [...new Set((r.hits || r.items).filter((h) => !h.id).map((h) => h.shard))];
+      if (!missing.length) return r;
+      await Promise.all(missing.map(loadIds));
+    }
   }
 
   function showVerdict(classIndex, probabilities, caption, imgSrc) {
@@ -209,7 +256,8 @@
       if (hit.label !== null) b.dataset.label = state.config.classes[hit.label];
       if (hit.timestamp !== null) b.dataset.timestamp = hit.timestamp;
       const img = document.createElement("img");
-      img.src = thumbUrl(hit.thumb);
+      img.src = hit.thumb ? thumbUrl(hit.thumb) : "";
+      img.addEventListener("error", () => { img.style.visibility = "hidden"; });
       img.alt = hit.id;
       img.loading = "lazy";
       const meta = document.createElement("span");
@@ -244,21 +292,21 @@
       for (const id of ["browse-from", "browse-to"]) { $(id).min = day(range[0]); $(id).max = day(range[1]); }
     }
     for (const id of ["browse-class", "browse-by", "browse-from", "browse-to"]) {
-      $(id).addEventListener("change", () => { browsing.offset = 0; browse(); });
+      $(id).addEventListener("change", () => { browsing.offset = 0; browsing.done = browse(); });
     }
-    $("browse-prev").addEventListener("click", () => { browsing.offset = Math.max(0, browsing.offset - PAGE); browse(); });
-    $("browse-next").addEventListener("click", () => { browsing.offset += PAGE; browse(); });
+    $("browse-prev").addEventListener("click", () => { browsing.offset = Math.max(0, browsing.offset - PAGE); browsing.done = browse(); });
+    $("browse-next").addEventListener("click", () => { browsing.offset += PAGE; browsing.done = browse(); });
     $("browse").hidden = false;
-    browse();
+    browsing.done = browse();
   }
 
-  function browse() {
+  async function browse() {
     const from = $("browse-from").value ? Date.parse($("browse-from").value + "T00:00:00Z") / 1000 : -Infinity;
     const to = $("browse-to").value ? Date.parse($("browse-to").value + "T23:59:59Z") / 1000 : Infinity;
-    const page = JSON.parse(state.archive.browse(browsing.offset, PAGE, Number($("browse-class").value), $("browse-by").value === "label", from, to));
+    const page = await withIds(() => state.archive.browse(browsing.offset, PAGE, Number($("browse-class").value), $("browse-by").value === "label", from, to));
     fillGrid($("browse-grid"), page.items, false);
     const first = page.total ? browsing.offset + 1 : 0;
-    $("browse-count").textContent = `${first}–${browsing.offset + page.items.length} of ${page.total} images`;
+    $("browse-count").textContent = `${first}–${browsing.offset + page.items.length} of ${page.total.toLocaleString()} images`;
     $("browse-prev").disabled = browsing.offset === 0;
     $("browse-next").disabled = browsing.offset + PAGE >= page.total;
   }
@@ -275,8 +323,8 @@
     });
   }
 
-  function search(code) {
-    return state.archive ? JSON.parse(state.archive.search(code, RESULTS, -1, 0xffffffff)) : { hits: [], search_ms: 0, searched: 0 };
+  async function search(code) {
+    return state.archive ? withIds(() => state.archive.search(code, RESULTS, -1, 0xffffffff)) : { hits: [], search_ms: 0, searched: 0 };
   }
 
   async function onFile(file) {
@@ -289,22 +337,26 @@
       const r = await classifyBytes(bytes);
       showVerdict(r.class, r.probabilities, `${file.name} · ${r.width}×${r.height} px`, URL.createObjectURL(file));
       $("original").hidden = true;
-      const results = search(r.code);
-      showHits(results);
-      showTimings([
-        `decode ${ms(r.decode_ms)}`,
-        `inference ${ms(r.model_ms)} on ${state.engine.backend()}`,
-        state.archive && `search ${ms(results.search_ms)} over ${results.searched} images`,
-      ]);
+      state.rerun = async () => {
+        const results = await search(r.code);
+        showHits(results);
+        showTimings([
+          `decode ${ms(r.decode_ms)}`,
+          `inference ${ms(r.model_ms)} on ${state.engine.backend()}`,
+          state.archive && `search ${ms(results.search_ms)} over ${results.searched.toLocaleString()} images`,
+        ]);
+      };
+      await state.rerun();
     } catch (e) {
       $("result").hidden = true;
       showError(`${file.name}: ${e.message}`, "try another photo (PNG, JPEG, WebP, GIF, BMP or TIFF)");
     }
   }
 
-  function searchByEntry(hit) {
+  async function searchByEntry(hit) {
     clearError();
-    const results = JSON.parse(state.archive.search_entry(hit.index, RESULTS, -1, 0xffffffff));
+    state.rerun = () => searchByEntry(hit);
+    const results = await withIds(() => state.archive.search_entry(hit.index, RESULTS, -1, 0xffffffff));
     showVerdict(hit.predicted, null, `${hit.id} · ${describeHit(hit)}`, thumbUrl(hit.thumb));
     const link = $("original");
     link.hidden = !state.originals;
@@ -314,7 +366,7 @@
       link.href = base + hit.id.split("/").map(encodeURIComponent).join("/");
     }
     showHits(results);
-    showTimings([`search ${ms(results.search_ms)} over ${results.searched} images (stored code, no inference)`]);
+    showTimings([`search ${ms(results.search_ms)} over ${results.searched.toLocaleString()} images (stored code, no inference)`]);
     $("result").scrollIntoView({ behavior: "smooth", block: "start" });
   }
 
@@ -408,8 +460,14 @@
       async classifyUrl(url) {
         const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
         const r = await classifyBytes(bytes);
-        return { ...r, search: search(r.code) };
+        return { ...r, search: await search(r.code) };
       },
+      // Search with a code (hex) over everything loaded, with the archive's ids filled in.
+      searchCode: (code) => search(code),
+      complete: () => state.complete,
+      timings: () => state.timings,
+      // Resolves when the browse grid shows the latest filter's page.
+      browsed: () => browsing.done,
       firstModelMs: () => state.firstModelMs,
       bench: (options) => bench(bindings, options),
     };

@@ -116,6 +116,18 @@ pub enum IndexCommand {
         #[arg(long)]
         run: PathBuf,
     },
+    /// An index of random codes (ids `random/<i>`, one a minute) for a bundle's code length and
+    /// classes: for load tests of search and of published sites at sizes no archive here has.
+    Random {
+        #[arg(long, default_value = "bundle")]
+        bundle: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Join indexes built on different machines (later files add only images not seen yet).
     Merge {
         /// Indexes to join, in order.
@@ -223,6 +235,14 @@ pub fn index(cmd: &IndexCommand) -> Result<()> {
             Ok(())
         }
         IndexCommand::Build(a) => build(a),
+        IndexCommand::Random { bundle, count, seed, out } => {
+            let config = BundleConfig::parse(&std::fs::read(bundle.join(CONFIG_FILE)).with_context(|| format!("cannot read {}", bundle.join(CONFIG_FILE).display()))?)
+                .with_context(|| format!("bundle {}", bundle.display()))?;
+            let index = CodeIndex::random(*count, config.model.bits, config.classes.clone(), *seed);
+            write_atomic(out, &index.to_bytes())?;
+            println!("wrote {} ({count} random {}-bit codes)", out.display(), config.model.bits);
+            Ok(())
+        }
         IndexCommand::Score { index, run } => score(index, run),
     }
 }

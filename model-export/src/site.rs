@@ -27,7 +27,16 @@ use crate::run::write_atomic;
 pub struct SiteArgs {
     /// Folder of images. Sub-folders named after the run's classes give true labels; times are
     /// read from file names (YRS `NYYYYMMDDGHHMMSS`).
-    pub images: PathBuf,
+    #[arg(required_unless_present = "index")]
+    pub images: Option<PathBuf>,
+    /// Publish this prebuilt index instead of encoding images (e.g. shards merged with
+    /// `index merge`, or `index random` for load tests): no thumbnails or originals then.
+    #[arg(long, conflicts_with = "images")]
+    pub index: Option<PathBuf>,
+    /// Archives larger than this are published as shards of this many images, loaded one
+    /// after another (search starts with the first), with ids fetched only for images shown.
+    #[arg(long, default_value_t = 100_000)]
+    pub shard_size: usize,
     /// Trained run folder.
     #[arg(long)]
     pub run: PathBuf,
@@ -77,6 +86,10 @@ impl Written {
     }
 }
 
+/// Up to this many images, the service worker caches every thumbnail on the first visit (about
+/// 5 KB each); a larger archive caches them as they are shown.
+const PRECACHE_THUMBS: usize = 20_000;
+
 /// `model.bpk` → `model-<first 16 hex of its SHA-256>.bpk`.
 fn hashed_name(name: &str, sha256: &str) -> String {
     let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
@@ -87,20 +100,36 @@ pub fn site(a: &SiteArgs) -> Result<()> {
     if !a.web.join("index.html").is_file() {
         bail!("{}: no index.html: build the page first with `trunk build --release`", a.web.display());
     }
-    if !a.images.is_dir() {
-        bail!("{}: not a folder of images", a.images.display());
+    if let Some(images) = &a.images
+        && !images.is_dir()
+    {
+        bail!("{}: not a folder of images", images.display());
     }
     // 1. Bundle and index in the run's cache: only new images are encoded.
     let cache = a.run.join("site-cache");
     bundle_cmd::export(&ExportArgs { run: a.run.clone(), out: cache.clone(), f32: false })?;
-    bundle_cmd::index(&IndexCommand::Build(IndexArgs {
-        images: a.images.clone(),
-        bundle: cache.clone(),
-        out: cache.join(INDEX_FILE),
-        batch: a.batch,
-        device: a.device,
-        thumbs: true,
-    }))?;
+    let index = match (&a.images, &a.index) {
+        (Some(images), _) => {
+            bundle_cmd::index(&IndexCommand::Build(IndexArgs {
+                images: images.clone(),
+                bundle: cache.clone(),
+                out: cache.join(INDEX_FILE),
+                batch: a.batch,
+                device: a.device,
+                thumbs: true,
+            }))?;
+            bundle_cmd::read_index(&cache.join(INDEX_FILE))?
+        }
+        (None, Some(path)) => {
+            let index = bundle_cmd::read_index(path)?;
+            let config = aurora_hash::export::BundleConfig::parse(&std::fs::read(cache.join(CONFIG_FILE))?)?;
+            if index.bits() != config.model.bits || index.classes != config.classes {
+                bail!("{}: {}-bit codes over classes {:?}, but the run's model makes {}-bit codes over {:?}", path.display(), index.bits(), index.classes, config.model.bits, config.classes);
+            }
+            index
+        }
+        (None, None) => unreachable!("clap requires images or --index"),
+    };
 
     // 2. Publish: page, bundle files under content-hashed names, thumbnails, originals.
     let mut w = Written::default();
@@ -115,25 +144,43 @@ pub fn site(a: &SiteArgs) -> Result<()> {
     }
     let manifest_bytes = std::fs::read(cache.join(MANIFEST_FILE))?;
     let mut manifest = Manifest::parse(&manifest_bytes)?;
+    // The files of the archive, as one index or as shards with their ids apart.
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        (WEIGHTS_FILE.into(), std::fs::read(cache.join(WEIGHTS_FILE))?),
+        (CONFIG_FILE.into(), std::fs::read(cache.join(CONFIG_FILE))?),
+    ];
+    manifest.files.retain(|f| f.name == WEIGHTS_FILE || f.name == CONFIG_FILE);
+    if index.len() > a.shard_size {
+        for (i, (shard, ids)) in index.split(a.shard_size).into_iter().enumerate() {
+            files.push((format!("shard-{i:04}.idx"), shard.to_bytes()));
+            files.push((format!("ids-{i:04}.json"), serde_json::to_vec(&ids)?));
+        }
+    } else {
+        files.push((INDEX_FILE.into(), index.to_bytes()));
+    }
+    for (name, bytes) in &files {
+        manifest.set(name, bytes);
+    }
     for entry in &mut manifest.files {
-        let bytes = std::fs::read(cache.join(&entry.name)).with_context(|| format!("cannot read {}", cache.join(&entry.name).display()))?;
+        let bytes = &files.iter().find(|(n, _)| *n == entry.name).expect("listed above").1;
         let path = hashed_name(&entry.name, &entry.sha256);
         let target = a.out.join("bundle").join(&path);
-        w.put(&target, &bytes)?;
+        w.put(&target, bytes)?;
         keep.push(target);
         precache.push(format!("bundle/{path}"));
         entry.path = Some(path);
     }
-    let index = bundle_cmd::read_index(&cache.join(INDEX_FILE))?;
-    for e in &index.entries {
+    for e in index.entries.iter().filter(|_| a.images.is_some()) {
         let thumb = aurora_hash::index::thumb_path(&e.id);
         let target = a.out.join("bundle").join(&thumb);
         let bytes = std::fs::read(cache.join(&thumb)).with_context(|| format!("thumbnail of {} missing from {}", e.id, cache.display()))?;
         w.put(&target, &bytes)?;
         keep.push(target);
-        precache.push(format!("bundle/{thumb}"));
-        if a.originals_url.is_none() {
-            let original = a.images.join(&e.id);
+        if index.len() <= PRECACHE_THUMBS {
+            precache.push(format!("bundle/{thumb}"));
+        }
+        if let (None, Some(images)) = (&a.originals_url, &a.images) {
+            let original = images.join(&e.id);
             let target = a.out.join("images").join(&e.id);
             // Originals can be large: compared by size, not read, when already published.
             let same = target.metadata().ok().map(|m| m.len()) == original.metadata().ok().map(|m| m.len());
@@ -145,7 +192,11 @@ pub fn site(a: &SiteArgs) -> Result<()> {
             keep.push(target);
         }
     }
-    manifest.originals = Some(a.originals_url.clone().unwrap_or_else(|| "../images/".into()));
+    manifest.originals = match (&a.originals_url, &a.images) {
+        (Some(url), _) => Some(url.clone()),
+        (None, Some(_)) => Some("../images/".into()),
+        (None, None) => None,
+    };
     let manifest_json = serde_json::to_vec_pretty(&manifest)?;
     let manifest_path = a.out.join("bundle").join(MANIFEST_FILE);
     w.put(&manifest_path, &manifest_json)?;
@@ -279,10 +330,18 @@ fn single_file(a: &SiteArgs, index: &aurora_hash::index::CodeIndex, cache: &Path
     let mut put = |url: String, bytes: &[u8]| {
         embedded.insert(url, serde_json::Value::String(base64(bytes)));
     };
-    for name in [MANIFEST_FILE, CONFIG_FILE, WEIGHTS_FILE, INDEX_FILE] {
+    let index_bytes = index.to_bytes();
+    let manifest = {
+        let mut m = Manifest::parse(&std::fs::read(cache.join(MANIFEST_FILE))?)?;
+        m.set(INDEX_FILE, &index_bytes);
+        serde_json::to_vec(&m)?
+    };
+    put(format!("bundle/{MANIFEST_FILE}"), &manifest);
+    put(format!("bundle/{INDEX_FILE}"), &index_bytes);
+    for name in [CONFIG_FILE, WEIGHTS_FILE] {
         put(format!("bundle/{name}"), &std::fs::read(cache.join(name)).with_context(|| format!("cannot read {}", cache.join(name).display()))?);
     }
-    for e in &index.entries {
+    for e in index.entries.iter().filter(|_| a.images.is_some()) {
         let thumb = aurora_hash::index::thumb_path(&e.id);
         put(format!("bundle/{thumb}"), &std::fs::read(cache.join(&thumb))?);
     }

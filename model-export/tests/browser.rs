@@ -435,6 +435,7 @@ fn published_site_browses_filters_searches_works_offline_and_as_one_file() {
     let filtered = browser.eval(
         "const s = document.getElementById('browse-class'); s.value = '1'; s.dispatchEvent(new Event('change'));
          const b = document.getElementById('browse-by'); b.value = 'label'; b.dispatchEvent(new Event('change'));
+         await window.aurora.browsed();
          return [...document.querySelectorAll('#browse-grid button')].map((x) => x.dataset.label);",
         json!([]),
     );
@@ -444,6 +445,7 @@ fn published_site_browses_filters_searches_works_offline_and_as_one_file() {
         "const s = document.getElementById('browse-class'); s.value = '-1'; s.dispatchEvent(new Event('change'));
          const f = document.getElementById('browse-from'); f.value = f.min; f.dispatchEvent(new Event('change'));
          const t = document.getElementById('browse-to'); t.value = f.min; t.dispatchEvent(new Event('change'));
+         await window.aurora.browsed();
          return { day: f.min, times: [...document.querySelectorAll('#browse-grid button')].map((x) => Number(x.dataset.timestamp)),
                   count: document.getElementById('browse-count').textContent };",
         json!([]),
@@ -481,4 +483,51 @@ fn published_site_browses_filters_searches_works_offline_and_as_one_file() {
     let thumb = browser.eval("return document.querySelector('#hits img').src.startsWith('data:image/jpeg;base64,');", json!([]));
     assert_eq!(thumb, json!(true), "thumbnails come from inside the file");
     browser.screenshot(&screenshots().join("single-file.png"));
+}
+
+#[test]
+#[ignore = "needs Chromium, chromedriver and the trunk-built page; scripts/test.sh runs it"]
+fn site_of_a_million_codes_loads_in_shards_and_searches_them_all() {
+    let root = std::env::temp_dir().join(format!("aurora-browser-{}-million", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let dist = std::env::var("AURORA_WEB_DIST").map(PathBuf::from).unwrap_or_else(|_| workspace().join("dist"));
+    let (run, bundle, index, out) = (root.join("run"), root.join("bundle"), root.join("million.idx"), root.join("site"));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    run_ok(tool().args(["train", "--data", "synthetic:4", "--run", &s(&run), "--size", "64", "--width", "0.125", "--fc", "32", "--bits", "48", "--epochs", "1", "--batch", "8", "--device", "cpu"]));
+    run_ok(tool().args(["export", "--run", &s(&run), "--out", &s(&bundle)]));
+    run_ok(tool().args(["index", "random", "--bundle", &s(&bundle), "--count", "1000000", "--out", &s(&index)]));
+    println!("{}", run_ok(tool().args(["site", "--index", &s(&index), "--run", &s(&run), "--out", &s(&out), "--device", "cpu", "--web"]).arg(&dist)));
+    let shards = std::fs::read_dir(out.join("bundle")).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("shard-")).count();
+    assert_eq!(shards, 10, "1,000,000 codes in shards of 100,000");
+
+    let (url, _server) = serve(&out);
+    let browser = Browser::start();
+    browser.goto(&format!("{url}?backend=cpu"));
+    // First results: as soon as the first shard is in, a search shows images with their names.
+    let first = browser.eval(
+        "await window.aurora.ready;
+         const r = await window.aurora.searchCode('0000123456789abc');
+         return { at: performance.now(), shard_at: window.aurora.timings().first_shard, searched: r.searched, ids: r.hits.map((h) => h.id) };",
+        json!([]),
+    );
+    assert!(first["ids"].as_array().unwrap().iter().all(|id| id.as_str().unwrap().starts_with("random/")), "{first}");
+    let all = browser.eval(
+        "await window.aurora.complete();
+         const times = [];
+         let r;
+         for (let i = 0; i < 10; i++) { r = await window.aurora.searchCode('0000123456789abc'); times.push(r.search_ms); }
+         times.sort((a, b) => a - b);
+         return { at: window.aurora.timings().all_shards, searched: r.searched, median_ms: times[5], ids: r.hits.map((h) => h.id) };",
+        json!([]),
+    );
+    assert_eq!(all["searched"], json!(1_000_000), "{all}");
+    assert!(all["ids"].as_array().unwrap().iter().all(|id| id.as_str().unwrap().starts_with("random/")), "{all}");
+    println!(
+        "1,000,000 codes in 10 shards: first shard searchable at {:.0} ms, first results on screen at {:.0} ms (searched {}), all loaded at {:.0} ms, top-12 search over all {:.1} ms (median of 10)",
+        first["shard_at"].as_f64().unwrap(),
+        first["at"].as_f64().unwrap(),
+        first["searched"],
+        all["at"].as_f64().unwrap(),
+        all["median_ms"].as_f64().unwrap()
+    );
 }

@@ -1,8 +1,7 @@
 //! [`Archive`]: an image archive's packed codes and metadata, searched in the page.
 
-use aurora_hash::hashing::{CodeSet, code_from_hex, code_to_hex, words_for};
+use aurora_hash::hashing::{code_from_hex, code_to_hex};
 use aurora_hash::index::{CodeIndex, Entry, thumb_path};
-use aurora_hash::rng::Rng;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -13,6 +12,9 @@ use crate::{js_err, now_ms};
 #[wasm_bindgen]
 pub struct Archive {
     index: CodeIndex,
+    /// First position of each shard after the first (a sharded site's archive arrives in
+    /// parts; see [`CodeIndex::split`]).
+    shard_starts: Vec<usize>,
 }
 
 /// One search result, as the page shows it.
@@ -27,8 +29,11 @@ pub struct HitJson<'a> {
     pub label: Option<u16>,
     /// Seconds since 1970, when the image's name carries a time.
     pub timestamp: Option<i64>,
-    /// Relative URL of the thumbnail ([`aurora_hash::index::thumb_path`]).
+    /// Relative URL of the thumbnail ([`aurora_hash::index::thumb_path`]); empty, like the
+    /// id, while the shard's ids are not loaded yet.
     pub thumb: String,
+    /// The shard holding the image, whose ids the page fetches to show it.
+    pub shard: usize,
 }
 
 #[derive(Serialize)]
@@ -41,7 +46,11 @@ struct Results<'a> {
 
 impl Archive {
     pub(crate) fn from_index(index: CodeIndex) -> Self {
-        Self { index }
+        Self { index, shard_starts: Vec::new() }
+    }
+
+    fn shard_of(&self, i: usize) -> usize {
+        self.shard_starts.partition_point(|&s| s <= i)
     }
 
     fn hit(&self, i: usize, distance: u32) -> HitJson<'_> {
@@ -54,7 +63,8 @@ impl Archive {
             probability: e.probability,
             label: e.label,
             timestamp: e.timestamp,
-            thumb: thumb_path(&e.id),
+            thumb: if e.id.is_empty() { String::new() } else { thumb_path(&e.id) },
+            shard: self.shard_of(i),
         }
     }
 
@@ -158,26 +168,39 @@ impl Archive {
         Ok(code_to_hex(self.index.codes.code(index)))
     }
 
-    /// An archive of `n` random codes, for measuring search speed at sizes no demo has images
-    /// for (100k, 1M). Ids are `random-<i>`; every image is predicted as class 0.
+    /// An archive of `n` random codes ([`CodeIndex::random`]), for measuring search speed at
+    /// sizes no demo has images for (100k, 1M).
     pub fn random(n: usize, bits: usize, seed: u32) -> Result<Archive, JsError> {
         if bits == 0 || bits > 1024 {
             return Err(js_err(format!("{bits} bits: codes have 1 to 1024 bits")));
         }
-        let mut rng = Rng::new(seed as u64);
-        let words_per = words_for(bits);
-        let spare = words_per * 64 - bits;
-        let mut words = Vec::with_capacity(n * words_per);
-        for _ in 0..n {
-            for w in 0..words_per {
-                let v = rng.next_u64();
-                words.push(if w + 1 == words_per && spare > 0 { v >> spare } else { v });
-            }
+        Ok(Archive::from_index(CodeIndex::random(n, bits, vec!["random".into()], seed as u64)))
+    }
+
+    /// Adds the next shard of a sharded archive (opened with [`crate::Engine::open_shard`]).
+    pub fn append(&mut self, shard: &Archive) -> Result<(), JsError> {
+        let start = self.len();
+        self.index.append(&shard.index).map_err(js_err)?;
+        self.shard_starts.push(start);
+        Ok(())
+    }
+
+    pub fn shards(&self) -> usize {
+        self.shard_starts.len() + 1
+    }
+
+    /// Fills in the ids of shard `shard` from its ids file (a JSON array of strings, already
+    /// checked against the manifest with [`crate::Engine::verify`]).
+    pub fn set_ids(&mut self, shard: usize, json: &[u8]) -> Result<(), JsError> {
+        let ids: Vec<String> = serde_json::from_slice(json).map_err(|e| js_err(format!("ids of shard {shard}: {e}")))?;
+        let start = if shard == 0 { 0 } else { *self.shard_starts.get(shard - 1).ok_or_else(|| js_err(format!("no shard {shard}")))? };
+        let end = self.shard_starts.get(shard).copied().unwrap_or(self.len());
+        if ids.len() != end - start {
+            return Err(js_err(format!("ids of shard {shard}: {} ids for {} images", ids.len(), end - start)));
         }
-        let codes = CodeSet::from_words(bits, words).expect("whole codes");
-        let entries = (0..n)
-            .map(|i| Entry { id: format!("random-{i}"), predicted: 0, probability: 1.0, label: None, timestamp: None })
-            .collect();
-        Ok(Archive { index: CodeIndex { classes: vec!["random".into()], entries, codes } })
+        for (e, id) in self.index.entries[start..end].iter_mut().zip(ids) {
+            e.id = id;
+        }
+        Ok(())
     }
 }

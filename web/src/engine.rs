@@ -135,16 +135,33 @@ impl Engine {
         if self.manifest.files.iter().any(|f| f.name == INDEX_FILE) {
             self.manifest.verify(INDEX_FILE, bytes).map_err(js_err)?;
         }
-        let index = CodeIndex::from_bytes(bytes).map_err(|e| js_err(format!("{INDEX_FILE}: {e}")))?;
+        self.open(INDEX_FILE, bytes)
+    }
+
+    /// One shard of a sharded archive (`shard-NNNN.idx`), which the manifest must list.
+    pub fn open_shard(&self, name: &str, bytes: &[u8]) -> Result<Archive, JsError> {
+        self.verify(name, bytes)?;
+        self.open(name, bytes)
+    }
+
+    /// Checks a fetched file against the bundle's manifest (size and SHA-256).
+    pub fn verify(&self, name: &str, bytes: &[u8]) -> Result<(), JsError> {
+        self.manifest.verify(name, bytes).map_err(js_err)
+    }
+}
+
+impl Engine {
+    fn open(&self, name: &str, bytes: &[u8]) -> Result<Archive, JsError> {
+        let index = CodeIndex::from_bytes(bytes).map_err(|e| js_err(format!("{name}: {e}")))?;
         if index.bits() != self.config.model.bits {
             return Err(js_err(format!(
-                "{INDEX_FILE}: {}-bit codes, but the model makes {}-bit codes: index and bundle do not belong together",
+                "{name}: {}-bit codes, but the model makes {}-bit codes: index and bundle do not belong together",
                 index.bits(),
                 self.config.model.bits
             )));
         }
         if index.classes != self.config.classes {
-            return Err(js_err(format!("{INDEX_FILE}: its classes differ from the bundle's")));
+            return Err(js_err(format!("{name}: its classes differ from the bundle's")));
         }
         Ok(Archive::from_index(index))
     }
