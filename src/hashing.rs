@@ -174,13 +174,36 @@ impl CodeSet {
         keep: impl Fn(usize) -> bool,
     ) -> Vec<Hit> {
         let max_d = self.bits.min(radius as usize);
-        let dist = self.distances(query);
+        // One pass computes the distances (two bytes each, codes having at most 1024 bits: half
+        // the memory traffic of u32, which is what a million-code scan costs in wasm) and their
+        // histogram.
         let mut hist = vec![0usize; max_d + 2];
-        for (i, &d) in dist.iter().enumerate() {
-            if (d as usize) <= max_d && keep(i) {
-                hist[d as usize] += 1;
-            }
-        }
+        let dist: Vec<u16> = if self.words_per_code == 1 {
+            let q = query[0];
+            self.words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    let d = (w ^ q).count_ones() as usize;
+                    if d <= max_d && keep(i) {
+                        hist[d] += 1;
+                    }
+                    d as u16
+                })
+                .collect()
+        } else {
+            self.words
+                .chunks_exact(self.words_per_code)
+                .enumerate()
+                .map(|(i, c)| {
+                    let d = hamming(c, query) as usize;
+                    if d <= max_d && keep(i) {
+                        hist[d] += 1;
+                    }
+                    d as u16
+                })
+                .collect()
+        };
         // Find the distance at which k results are reached; farther codes are never placed.
         let mut total = 0usize;
         let mut cutoff = max_d;
@@ -201,7 +224,7 @@ impl CodeSet {
         for (i, &d) in dist.iter().enumerate() {
             let du = d as usize;
             if du <= cutoff && keep(i) {
-                slots[start[du]] = Hit { index: i, distance: d };
+                slots[start[du]] = Hit { index: i, distance: d as u32 };
                 start[du] += 1;
             }
         }
