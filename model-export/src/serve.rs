@@ -48,24 +48,16 @@ pub fn copy_site(web: &Path, site: &Path) -> Result<usize> {
     if !web.join("index.html").is_file() {
         bail!("{}: no index.html: build the page first with `trunk build --release`", web.display());
     }
-    let mut copied = 0;
-    let mut stack = vec![web.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let target = site.join(path.strip_prefix(web).expect("under web"));
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-            }
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            crate::run::write_atomic(&target, &bytes)?;
-            copied += 1;
+    let files = crate::site::list_files(web)?;
+    for path in &files {
+        let target = site.join(path.strip_prefix(web).expect("under web"));
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        crate::run::write_atomic(&target, &bytes)?;
     }
+    let copied = files.len();
     Ok(copied)
 }
 

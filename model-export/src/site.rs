@@ -220,7 +220,8 @@ pub fn site(a: &SiteArgs) -> Result<()> {
     Ok(())
 }
 
-fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
+/// Every file below `dir`, sorted.
+pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -205,11 +205,22 @@ struct Site {
     _server: Guard,
 }
 
-fn build_site(name: &str) -> Site {
+/// The trunk-built page.
+fn page_dist() -> PathBuf {
     let dist = std::env::var("AURORA_WEB_DIST").map(PathBuf::from).unwrap_or_else(|_| workspace().join("dist"));
     assert!(dist.join("index.html").is_file(), "{}: the page is not built (trunk build --release)", dist.display());
+    dist
+}
+
+/// An empty scratch folder for one test.
+fn fresh_dir(name: &str) -> PathBuf {
     let root = std::env::temp_dir().join(format!("aurora-browser-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
+    root
+}
+
+fn build_site(name: &str) -> Site {
+    let (root, dist) = (fresh_dir(name), page_dist());
     let run = root.join("run");
     run_ok(tool().args(["demo", "--run", run.to_str().unwrap(), "--per-class", "12", "--epochs", "6", "--device", "cpu", "--no-serve", "--web"]).arg(&dist));
     let dir = run.join("site");
@@ -365,6 +376,13 @@ fn browser_speed_table() {
     }
 }
 
+/// A tiny network trained for a few seconds into `root/run`: enough for codes to differ.
+fn tiny_run(root: &Path, data: &str, bits: &str, epochs: &str) -> PathBuf {
+    let run = root.join("run");
+    run_ok(tool().args(["train", "--data", data, "--run", run.to_str().unwrap(), "--size", "64", "--width", "0.125", "--fc", "32"]).args(["--bits", bits, "--epochs", epochs, "--batch", "8", "--device", "cpu"]));
+    run
+}
+
 /// The archive for the site test: the YRS frames when `../shared/data/yrs/labeled` is there
 /// (or `AURORA_YRS` names a folder), else synthetic frames renamed the YRS way (a time in the
 /// name) so the time filter has something to filter.
@@ -391,11 +409,8 @@ fn archive_images(root: &Path) -> PathBuf {
 #[test]
 #[ignore = "needs Chromium, chromedriver and the trunk-built page; scripts/test.sh runs it"]
 fn published_site_browses_filters_searches_works_offline_and_as_one_file() {
-    let root = std::env::temp_dir().join(format!("aurora-browser-{}-site", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let dist = std::env::var("AURORA_WEB_DIST").map(PathBuf::from).unwrap_or_else(|_| workspace().join("dist"));
-    let run = root.join("run");
-    run_ok(tool().args(["train", "--data", "synthetic:8", "--run", run.to_str().unwrap(), "--size", "64", "--width", "0.125", "--fc", "32", "--bits", "24", "--epochs", "2", "--batch", "8", "--device", "cpu"]));
+    let (root, dist) = (fresh_dir("site"), page_dist());
+    let run = tiny_run(&root, "synthetic:8", "24", "2");
     let images = archive_images(&root);
     let out = root.join("site");
     let single = root.join("classroom.html");
@@ -482,18 +497,21 @@ fn published_site_browses_filters_searches_works_offline_and_as_one_file() {
     browser.wait("document.getElementById('timings').textContent.includes('inference') && document.querySelectorAll('#hits li').length > 0", "searching in the single file");
     let thumb = browser.eval("return document.querySelector('#hits img').src.startsWith('data:image/jpeg;base64,');", json!([]));
     assert_eq!(thumb, json!(true), "thumbnails come from inside the file");
+    let page = browser.eval("await window.aurora.browsed(); return document.querySelectorAll('#browse-grid li').length;", json!([]));
+    assert_eq!(page, json!(total.min(48)), "browsing in the single file");
+    let first_id = browser.eval("return document.querySelector('#browse-grid button').dataset.id;", json!([]));
+    browser.click("#browse-grid li:first-child button");
+    browser.wait(&format!("document.getElementById('query-caption').textContent.startsWith({first_id})"), "query by example in the single file");
     browser.screenshot(&screenshots().join("single-file.png"));
 }
 
 #[test]
 #[ignore = "needs Chromium, chromedriver and the trunk-built page; scripts/test.sh runs it"]
 fn site_of_a_million_codes_loads_in_shards_and_searches_them_all() {
-    let root = std::env::temp_dir().join(format!("aurora-browser-{}-million", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let dist = std::env::var("AURORA_WEB_DIST").map(PathBuf::from).unwrap_or_else(|_| workspace().join("dist"));
+    let (root, dist) = (fresh_dir("million"), page_dist());
     let (run, bundle, index, out) = (root.join("run"), root.join("bundle"), root.join("million.idx"), root.join("site"));
     let s = |p: &Path| p.to_str().unwrap().to_string();
-    run_ok(tool().args(["train", "--data", "synthetic:4", "--run", &s(&run), "--size", "64", "--width", "0.125", "--fc", "32", "--bits", "48", "--epochs", "1", "--batch", "8", "--device", "cpu"]));
+    tiny_run(&root, "synthetic:4", "48", "1");
     run_ok(tool().args(["export", "--run", &s(&run), "--out", &s(&bundle)]));
     run_ok(tool().args(["index", "random", "--bundle", &s(&bundle), "--count", "1000000", "--out", &s(&index)]));
     println!("{}", run_ok(tool().args(["site", "--index", &s(&index), "--run", &s(&run), "--out", &s(&out), "--device", "cpu", "--web"]).arg(&dist)));
