@@ -30,6 +30,16 @@ pub fn encode(model: &AuroraNet, config: &ModelConfig, pixels: Vec<f32>, n: usiz
     }
 }
 
+/// [`encode`] plus the fc7 features it passes through (row-major, `fc_width` per image), for
+/// baselines that hash those features by other means.
+pub fn encode_with_features(model: &AuroraNet, config: &ModelConfig, pixels: Vec<f32>, n: usize, device: &Device) -> (Encoded, Vec<f32>) {
+    let fc7 = model.fc7_features(batch_tensor(pixels, n, config, device));
+    let out = model.heads(fc7.clone());
+    let read = |t: Tensor<2>| t.into_data().try_into_vec_as::<f32>().expect("float data");
+    let encoded = Encoded { hash: read(out.hash), probs: read(softmax(out.logits, 1)) };
+    (encoded, read(fc7))
+}
+
 /// The device-side half of [`encode`], for callers that read back asynchronously.
 pub fn encode_tensors(
     model: &AuroraNet,

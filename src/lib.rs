@@ -8,6 +8,7 @@
 //! network I/O and has no UI: callers hand it bytes and get values back.
 
 pub mod data;
+pub mod baselines;
 pub mod export;
 pub mod hashing;
 pub mod index;

@@ -4,7 +4,7 @@
 use aurora_hash::infer::predicted_classes;
 use anyhow::{Result, bail};
 use aurora_hash::hashing::CodeSet;
-use aurora_hash::infer::{Encoded, encode};
+use aurora_hash::infer::{Encoded, encode, encode_with_features};
 use aurora_hash::metrics::{self, ClassificationReport, RetrievalReport};
 use aurora_hash::model::{AuroraNet, ModelConfig};
 use burn::tensor::Device;
@@ -16,7 +16,7 @@ use crate::dataset::{self, Listing};
 use crate::device::{self, Choice};
 use crate::plot;
 use crate::progress;
-use crate::run::{Run, RunConfig, write_atomic, write_json};
+use crate::run::{Run, RunConfig, SavedSplit, write_atomic, write_json};
 use crate::train_cmd::resolve_ids;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -56,7 +56,9 @@ pub struct EvalReport {
 
 pub const TIE_RULE: &str = "Hamming distance, then database position (the dataset's listing order)";
 
-/// Encodes the samples at `which` in batches, streaming images from disk.
+/// Encodes the samples at `which` in batches, streaming images from disk; with `features`,
+/// also returns their fc7 features (else an empty vector).
+#[allow(clippy::too_many_arguments)]
 pub fn encode_all(
     model: &AuroraNet,
     config: &RunConfig,
@@ -65,40 +67,75 @@ pub fn encode_all(
     device: &Device,
     batch: usize,
     what: &str,
-) -> Result<Encoded> {
+    features: bool,
+) -> Result<(Encoded, Vec<f32>)> {
     let bar = progress::bar(which.len() as u64, what);
     let mut all = Encoded { hash: Vec::new(), probs: Vec::new() };
+    let mut fc7 = Vec::new();
     // Chunks of several batches are read in parallel, then encoded batch by batch.
     for chunk in which.chunks(batch.max(1) * 4) {
         let pixels = dataset::load_pixels(listing, chunk, &config.preprocess, "")?;
         for part in pixels.chunks(batch.max(1)) {
             let n = part.len();
-            let e = encode(model, &config.model, part.concat(), n, device);
+            let e = if features {
+                let (e, f) = encode_with_features(model, &config.model, part.concat(), n, device);
+                fc7.extend(f);
+                e
+            } else {
+                encode(model, &config.model, part.concat(), n, device)
+            };
             all.hash.extend(e.hash);
             all.probs.extend(e.probs);
             bar.inc(n as u64);
         }
     }
     bar.finish_and_clear();
-    Ok(all)
+    Ok((all, fc7))
+}
+
+/// A trained run ready to be scored: its model on a device and its split resolved.
+pub struct Prepared {
+    pub run: Run,
+    pub config: RunConfig,
+    pub saved: SavedSplit,
+    pub listing: Listing,
+    /// Positions in `listing` of the queries (held-out images) and of the database.
+    pub queries: Vec<usize>,
+    pub database: Vec<usize>,
+    pub device: Device,
+    pub device_name: String,
+    pub model: AuroraNet,
+    pub epoch: usize,
+}
+
+impl Prepared {
+    pub fn open(dir: &Path, choice: Choice) -> Result<Prepared> {
+        let run = Run::at(dir);
+        let config = run.config()?;
+        let saved = run.split()?;
+        let listing = dataset::list(&config.source)?;
+        let queries = resolve_ids(&listing, &saved.test)?;
+        let database = resolve_ids(&listing, saved.database.as_ref().unwrap_or(&saved.train))?;
+        if queries.is_empty() || database.is_empty() {
+            bail!("the saved split has no queries or no database");
+        }
+        let (device, device_name) = device::select(choice)?;
+        let (model, ptr) = run.load_model(&config.model, &device)?;
+        Ok(Prepared { run, config, saved, listing, queries, database, device, device_name, model, epoch: ptr.epoch })
+    }
+
+    /// True labels of the samples at `which`.
+    pub fn labels(&self, which: &[usize]) -> Vec<usize> {
+        which.iter().map(|&i| self.listing.samples[i].label.unwrap_or(usize::MAX)).collect()
+    }
 }
 
 pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
-    let run = Run::at(&args.run);
-    let config = run.config()?;
-    let saved = run.split()?;
-    let listing = dataset::list(&config.source)?;
-    let queries = resolve_ids(&listing, &saved.test)?;
-    let database = resolve_ids(&listing, saved.database.as_ref().unwrap_or(&saved.train))?;
-    if queries.is_empty() || database.is_empty() {
-        bail!("the saved split has no queries or no database");
-    }
-    let (device, device_name) = device::select(args.device)?;
-    let (model, ptr) = run.load_model(&config.model, &device)?;
+    let Prepared { run, config, saved, listing, queries, database, device, device_name, model, epoch } = Prepared::open(&args.run, args.device)?;
     let ModelConfig { bits, num_classes, .. } = config.model;
     let started = Instant::now();
-    let q = encode_all(&model, &config, &listing, &queries, &device, args.batch, "queries")?;
-    let db = encode_all(&model, &config, &listing, &database, &device, args.batch, "database")?;
+    let (q, _) = encode_all(&model, &config, &listing, &queries, &device, args.batch, "queries", false)?;
+    let (db, _) = encode_all(&model, &config, &listing, &database, &device, args.batch, "database", false)?;
     let encode_rate = (queries.len() + database.len()) as f64 / started.elapsed().as_secs_f64();
     let label = |v: &[usize]| -> Vec<usize> { v.iter().map(|&i| listing.samples[i].label.unwrap_or(usize::MAX)).collect() };
     let (q_labels, db_labels) = (label(&queries), label(&database));
@@ -118,7 +155,7 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
         arch: config.model.arch.name().to_string() + if config.model.spp_pmt { "" } else { " (no SPP_PMT)" },
         bits,
         input_size: config.model.input_size,
-        epochs_trained: ptr.epoch,
+        epochs_trained: epoch,
         data: config.source.describe(),
         split: saved.method.clone(),
         protocol: format!(

@@ -2,6 +2,7 @@
 //! GPU through burn-wgpu or on the CPU, evaluates it as the paper does, and generates the
 //! built-in synthetic data. A thin shell over the `aurora_hash` library.
 
+mod baselines_cmd;
 mod bench;
 mod bundle_cmd;
 mod dataset;
@@ -39,6 +40,9 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Score a trained run: MAP, P-R and top-k curves, accuracy, confusion matrix.
     Eval(eval_cmd::EvalArgs),
+    /// MAP of the training-free hashing baselines (LSH, ITQ on fc7; one code per class)
+    /// beside the run's own codes, on the run's split (the paper's Table 6).
+    Baselines(baselines_cmd::BaselinesArgs),
     /// Write the bundle the browser loads: f16 weights, configuration, manifest with checksums.
     Export(bundle_cmd::ExportArgs),
     /// Build or merge packed code indexes of image archives.
@@ -98,6 +102,7 @@ fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Bench(a) => bench::bench(&a),
+        Command::Baselines(a) => baselines_cmd::baselines(&a),
         Command::Export(a) => bundle_cmd::export(&a),
         Command::Index(c) => bundle_cmd::index(&c),
         Command::Query(a) => bundle_cmd::query(&a),

@@ -61,6 +61,14 @@ fn train_then_eval_writes_report_and_plots() {
         let svg = std::fs::read_to_string(run.join("eval").join(f)).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{f}");
     }
+    // The training-free baselines on the same split: every method at every length, MAP in range.
+    let o = tool(&["baselines", "--run", run.to_str().unwrap(), "--device", "cpu", "--bits", "8,16"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("eval/baselines.json")).unwrap()).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1 + 2 * 3, "the network, then class codes, LSH and ITQ at 8 and 16 bits");
+    assert!(rows.iter().all(|r| (0.0..=1.0).contains(&r["map"].as_f64().unwrap())));
+    assert_eq!(rows[0]["map"].as_f64().unwrap(), map, "the network's row is eval's MAP");
     // The split is by sample id and disjoint.
     let split: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("split.json")).unwrap()).unwrap();
     let train: Vec<&str> = split["train"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();

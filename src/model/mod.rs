@@ -163,7 +163,13 @@ impl AuroraNet {
 
     /// `x`: `[batch, channels, size, size]`, preprocessed by [`crate::data::preprocess`].
     pub fn forward(&self, x: Tensor<4>) -> Output {
-        let h = sigmoid(self.hash.forward(self.fc7_features(x)));
+        self.heads(self.fc7_features(x))
+    }
+
+    /// The hash layer and the classifier on fc7 features (split from [`AuroraNet::forward`]
+    /// for the baselines, which hash the same features by other means).
+    pub fn heads(&self, fc7: Tensor<2>) -> Output {
+        let h = sigmoid(self.hash.forward(fc7));
         Output { logits: self.fc8.forward(h.clone()), hash: h }
     }
 }

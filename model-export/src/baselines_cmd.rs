@@ -1,0 +1,92 @@
+//! `aurora-hash baselines`: the paper's training-free hashing baselines (Table 6: LSH and ITQ)
+//! computed on the trained network's own fc7 features, and the trivial baseline of one code per
+//! class, beside the network's codes: same images, split, relevance and tie rule as `eval`.
+
+use anyhow::Result;
+use aurora_hash::baselines::{class_codes, itq, lsh};
+use aurora_hash::hashing::CodeSet;
+use aurora_hash::infer::predicted_classes;
+use aurora_hash::metrics;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::device::Choice;
+use crate::eval_cmd::{Prepared, TIE_RULE, encode_all};
+use crate::run::{write_atomic, write_json};
+
+#[derive(clap::Args, Debug)]
+pub struct BaselinesArgs {
+    /// Trained run folder.
+    #[arg(long, default_value = "runs/default")]
+    pub run: PathBuf,
+    /// Code lengths for the baselines (the network has its own).
+    #[arg(long, value_delimiter = ',', default_value = "12,24,32,48")]
+    pub bits: Vec<usize>,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: Choice,
+}
+
+#[derive(Serialize)]
+struct Row {
+    method: String,
+    bits: usize,
+    map: f64,
+    /// Milliseconds to encode the query's features (projection) and rank the database.
+    query_ms: f64,
+}
+
+pub fn baselines(a: &BaselinesArgs) -> Result<()> {
+    let p = Prepared::open(&a.run, a.device)?;
+    let (q, q_feats) = encode_all(&p.model, &p.config, &p.listing, &p.queries, &p.device, a.batch, "queries", true)?;
+    let (db, db_feats) = encode_all(&p.model, &p.config, &p.listing, &p.database, &p.device, a.batch, "database", true)?;
+    let (q_labels, db_labels) = (p.labels(&p.queries), p.labels(&p.database));
+    let dim = p.config.model.fc_width;
+    let classes = p.config.model.num_classes;
+    let score = |q_codes: &CodeSet, db_codes: &CodeSet, encode_ms: f64| -> (f64, f64) {
+        let t = Instant::now();
+        for i in 0..q_codes.len() {
+            std::hint::black_box(db_codes.rank_all(q_codes.code(i)));
+        }
+        let rank_ms = t.elapsed().as_secs_f64() * 1e3 / q_codes.len() as f64;
+        (metrics::retrieval(q_codes, &q_labels, db_codes, &db_labels, None, &[]).map, encode_ms + rank_ms)
+    };
+    let mut rows = Vec::new();
+    let own = p.config.model.bits;
+    let (map, ms) = score(&CodeSet::from_outputs(&q.hash, own), &CodeSet::from_outputs(&db.hash, own), 0.0);
+    rows.push(Row { method: format!("{} (this run)", p.config.model.arch.name()), bits: own, map, query_ms: ms });
+    let db_pred = predicted_classes(&db.probs, classes);
+    let q_pred = predicted_classes(&q.probs, classes);
+    for &bits in &a.bits {
+        let (map, ms) = score(&class_codes(&q_pred, classes, bits, a.seed), &class_codes(&db_pred, classes, bits, a.seed), 0.0);
+        rows.push(Row { method: "one code per predicted class".into(), bits, map, query_ms: ms });
+        for (name, proj) in [("LSH on fc7", lsh(&db_feats, dim, bits, a.seed)), ("ITQ on fc7", itq(&db_feats, dim, bits, 50, a.seed))] {
+            let t = Instant::now();
+            let q_codes = proj.encode(&q_feats);
+            let encode_ms = t.elapsed().as_secs_f64() * 1e3 / p.queries.len() as f64;
+            let (map, ms) = score(&q_codes, &proj.encode(&db_feats), encode_ms);
+            rows.push(Row { method: name.into(), bits, map, query_ms: ms });
+        }
+    }
+    let mut md = format!(
+        "# Hashing baselines for {}\n\n{} held-out queries against {} database images ({}); relevant = same class; ranking by {TIE_RULE}; MAP over the whole database. LSH and ITQ hash this run's fc7 features ({dim} dimensions; ITQ fitted on the database). Query time: projecting the query's features plus ranking the whole database, one CPU core.\n\n| method | bits | MAP | query ms |\n|---|---|---|---|\n",
+        a.run.display(),
+        p.queries.len(),
+        p.database.len(),
+        p.saved.method
+    );
+    for r in &rows {
+        md.push_str(&format!("| {} | {} | {:.4} | {:.3} |\n", r.method, r.bits, r.map, r.query_ms));
+    }
+    print!("{md}");
+    let dir = p.run.dir.join("eval");
+    std::fs::create_dir_all(&dir)?;
+    write_atomic(&dir.join("baselines.md"), md.as_bytes())?;
+    write_json(&dir.join("baselines.json"), &rows)?;
+    println!("\nwrote {} and baselines.json", dir.join("baselines.md").display());
+    Ok(())
+}
