@@ -6,7 +6,11 @@
 //!   quantisation error ‖B − VR‖, found by alternating B = sign(VR) and an orthogonal
 //!   Procrustes step;
 //! * **class codes**: the trivial baseline every deep-hashing result should beat, one random
-//!   code per class, each image getting its predicted class's code.
+//!   code per class, each image getting its predicted class's code;
+//! * **MAC** and **R-MAC** (Tolias et al. 2016), the real-valued aurora retrieval baselines of
+//!   Table 5: the maximum of each conv5 channel over the whole map, or over square regions at
+//!   three scales (each region's vector L2-normalised, then summed), ranked by cosine
+//!   similarity. R-MAC's PCA whitening is left out, so there is nothing to learn.
 //!
 //! Features are row-major `n × dim` slices. The linear algebra is small (dim ≤ a few
 //! thousand, N ≤ 64), so plain loops do: a covariance, a block power iteration with
@@ -201,6 +205,58 @@ pub fn class_codes(predicted: &[usize], classes: usize, bits: usize, seed: u64) 
     set
 }
 
+/// MAC of one `c × h × w` conv map: the maximum of each channel, L2-normalised.
+pub fn mac(map: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
+    normalised((0..c).map(|ch| region_max(map, ch, h, w, 0, 0, h, w)).collect())
+}
+
+/// R-MAC of one `c × h × w` conv map over square regions at scales l = 1, 2, 3: side
+/// 2·min(h, w)/(l + 1), l + 1 positions per axis (overlapping), plus the whole map.
+pub fn rmac(map: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
+    let mut sum = mac(map, c, h, w);
+    for l in 1..=3usize {
+        let side = (2 * h.min(w) / (l + 1)).max(1);
+        let steps = l + 1;
+        let starts = |len: usize| -> Vec<usize> { (0..steps).map(|i| if steps == 1 { 0 } else { i * (len - side) / (steps - 1) }).collect() };
+        for y in starts(h) {
+            for x in starts(w) {
+                let v = normalised((0..c).map(|ch| region_max(map, ch, h, w, y, x, y + side, x + side)).collect());
+                sum.iter_mut().zip(&v).for_each(|(s, v)| *s += v);
+            }
+        }
+    }
+    normalised(sum)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn region_max(map: &[f32], ch: usize, h: usize, w: usize, y0: usize, x0: usize, y1: usize, x1: usize) -> f32 {
+    let plane = &map[ch * h * w..(ch + 1) * h * w];
+    (y0..y1.min(h)).flat_map(|y| plane[y * w + x0..y * w + x1.min(w)].iter().copied()).fold(f32::NEG_INFINITY, f32::max)
+}
+
+fn normalised(mut v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+    v
+}
+
+/// MAP of ranking the database by cosine similarity (vectors already L2-normalised, `dim`
+/// each), highest first, ties by database position; relevant = same label.
+pub fn cosine_map(queries: &[f32], q_labels: &[usize], database: &[f32], db_labels: &[usize], dim: usize) -> f64 {
+    let mut order: Vec<usize> = (0..db_labels.len()).collect();
+    let mut total = 0.0;
+    for (q, &ql) in queries.chunks_exact(dim).zip(q_labels) {
+        let sims: Vec<f32> = database.chunks_exact(dim).map(|d| d.iter().zip(q).map(|(a, b)| a * b).sum()).collect();
+        order.sort_by(|&a, &b| sims[b].total_cmp(&sims[a]).then(a.cmp(&b)));
+        let relevant: Vec<bool> = order.iter().map(|&i| db_labels[i] == ql).collect();
+        total += crate::metrics::average_precision(&relevant, relevant.len());
+        order.sort_unstable();
+    }
+    total / q_labels.len().max(1) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +324,23 @@ mod tests {
         let w: Vec<f64> = p.w.iter().map(|&x| x as f64).collect();
         let r = matmul(&transpose(&pca, 16, bits), &w, bits, 16, bits);
         assert!(quantisation_error(&v, &r, 200, bits) < quantisation_error(&v, &identity, 200, bits));
+    }
+
+    #[test]
+    fn mac_and_rmac_by_hand() {
+        // Two channels on a 4×4 map: channel 0 peaks at the top left, channel 1 is flat 1.
+        let mut map = vec![0f32; 32];
+        map[0] = 3.0;
+        map[16..].iter_mut().for_each(|v| *v = 1.0);
+        let m = mac(&map, 2, 4, 4);
+        assert!((m[0] - 3.0 / 10f32.sqrt()).abs() < 1e-6 && (m[1] - 1.0 / 10f32.sqrt()).abs() < 1e-6, "{m:?}");
+        let r = rmac(&map, 2, 4, 4);
+        assert!((r.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-5);
+        // Most regions miss the peak, so R-MAC weighs the flat channel more than MAC does.
+        assert!(r[1] > m[1], "{r:?} vs {m:?}");
+        let db = [1.0f32, 0.0, 0.0, 1.0, 0.6, 0.8];
+        assert_eq!(cosine_map(&[1.0, 0.0], &[0], &db, &[0, 1, 0], 2), 1.0);
+        assert!((cosine_map(&[0.0, 1.0], &[0], &db, &[0, 1, 0], 2) - (0.5 + 2.0 / 3.0) / 2.0).abs() < 1e-12);
     }
 
     #[test]

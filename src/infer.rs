@@ -40,6 +40,14 @@ pub fn encode_with_features(model: &AuroraNet, config: &ModelConfig, pixels: Vec
     (encoded, read(fc7))
 }
 
+/// conv5 feature maps of a batch (row-major `n × c × h × w`) and their `[c, h, w]`, for the
+/// MAC / R-MAC baselines.
+pub fn conv_features(model: &AuroraNet, config: &ModelConfig, pixels: Vec<f32>, n: usize, device: &Device) -> (Vec<f32>, [usize; 3]) {
+    let f = model.conv_features(batch_tensor(pixels, n, config, device));
+    let [_, c, h, w] = f.dims();
+    (f.into_data().try_into_vec_as::<f32>().expect("float data"), [c, h, w])
+}
+
 /// The device-side half of [`encode`], for callers that read back asynchronously.
 pub fn encode_tensors(
     model: &AuroraNet,

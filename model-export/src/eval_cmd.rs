@@ -56,8 +56,31 @@ pub struct EvalReport {
 
 pub const TIE_RULE: &str = "Hamming distance, then database position (the dataset's listing order)";
 
-/// Encodes the samples at `which` in batches, streaming images from disk; with `features`,
-/// also returns their fc7 features (else an empty vector).
+/// Feeds the preprocessed pixels of the samples at `which` to `f`, a batch at a time
+/// (concatenated, with the batch's size), reading images from disk in parallel, with a
+/// progress bar.
+pub fn for_each_batch(
+    config: &RunConfig,
+    listing: &Listing,
+    which: &[usize],
+    batch: usize,
+    what: &str,
+    mut f: impl FnMut(Vec<f32>, usize),
+) -> Result<()> {
+    let bar = progress::bar(which.len() as u64, what);
+    for chunk in which.chunks(batch.max(1) * 4) {
+        let pixels = dataset::load_pixels(listing, chunk, &config.preprocess, "")?;
+        for part in pixels.chunks(batch.max(1)) {
+            f(part.concat(), part.len());
+            bar.inc(part.len() as u64);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// Encodes the samples at `which` in batches; with `features`, also returns their fc7
+/// features (else an empty vector).
 #[allow(clippy::too_many_arguments)]
 pub fn encode_all(
     model: &AuroraNet,
@@ -69,27 +92,19 @@ pub fn encode_all(
     what: &str,
     features: bool,
 ) -> Result<(Encoded, Vec<f32>)> {
-    let bar = progress::bar(which.len() as u64, what);
     let mut all = Encoded { hash: Vec::new(), probs: Vec::new() };
     let mut fc7 = Vec::new();
-    // Chunks of several batches are read in parallel, then encoded batch by batch.
-    for chunk in which.chunks(batch.max(1) * 4) {
-        let pixels = dataset::load_pixels(listing, chunk, &config.preprocess, "")?;
-        for part in pixels.chunks(batch.max(1)) {
-            let n = part.len();
-            let e = if features {
-                let (e, f) = encode_with_features(model, &config.model, part.concat(), n, device);
-                fc7.extend(f);
-                e
-            } else {
-                encode(model, &config.model, part.concat(), n, device)
-            };
-            all.hash.extend(e.hash);
-            all.probs.extend(e.probs);
-            bar.inc(n as u64);
-        }
-    }
-    bar.finish_and_clear();
+    for_each_batch(config, listing, which, batch, what, |pixels, n| {
+        let e = if features {
+            let (e, f) = encode_with_features(model, &config.model, pixels, n, device);
+            fc7.extend(f);
+            e
+        } else {
+            encode(model, &config.model, pixels, n, device)
+        };
+        all.hash.extend(e.hash);
+        all.probs.extend(e.probs);
+    })?;
     Ok((all, fc7))
 }
 

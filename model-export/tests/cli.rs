@@ -66,7 +66,7 @@ fn train_then_eval_writes_report_and_plots() {
     assert!(o.status.success(), "{}", text(&o));
     let rows: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("eval/baselines.json")).unwrap()).unwrap();
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 1 + 2 * 3, "the network, then class codes, LSH and ITQ at 8 and 16 bits");
+    assert_eq!(rows.len(), 1 + 2 * 3 + 2, "the network; class codes, LSH and ITQ at 8 and 16 bits; MAC and R-MAC");
     assert!(rows.iter().all(|r| (0.0..=1.0).contains(&r["map"].as_f64().unwrap())));
     assert_eq!(rows[0]["map"].as_f64().unwrap(), map, "the network's row is eval's MAP");
     // The split is by sample id and disjoint.
