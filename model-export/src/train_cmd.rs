@@ -5,6 +5,7 @@ use aurora_hash::data::preprocess::Preprocess;
 use aurora_hash::data::split::split;
 use aurora_hash::model::{Arch, ModelConfig};
 use aurora_hash::rng::Rng;
+use aurora_hash::loss::PairLoss;
 use aurora_hash::train::{TrainConfig, Trainer, epoch_batches};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,6 +15,13 @@ use crate::dataset::{self, Listing, Source};
 use crate::device::{self, Choice};
 use crate::progress;
 use crate::run::{EpochMetrics, RUN_FORMAT, Run, RunConfig, SavedSplit, load_model};
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum PairLossArg {
+    Contrastive,
+    Dsh,
+    Dpsh,
+}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -63,9 +71,13 @@ pub struct TrainArgs {
     /// λ, weight of the contrastive hash loss (0 = the "no hash loss" ablation).
     #[arg(long, default_value_t = 0.1)]
     pub lambda: f32,
-    /// m, contrastive margin on squared distance (default: bits / 4).
+    /// m, contrastive margin on squared distance (default: bits / 4; with DSH 2·bits, on ±1 codes).
     #[arg(long)]
     pub margin: Option<f32>,
+    /// The hash term: the paper's contrastive loss, or the DSH / DPSH baselines (with
+    /// `--mu 0 --lambda 1` they are those methods alone).
+    #[arg(long, value_enum, default_value = "contrastive")]
+    pub pair_loss: PairLossArg,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Fraction of the data (of its time blocks, when names carry times) held out for testing.
@@ -110,6 +122,14 @@ fn new_config(args: &TrainArgs, listing: &Listing) -> Result<RunConfig> {
     train.seed = args.seed;
     train.loss.mu = args.mu;
     train.loss.lambda = args.lambda;
+    train.loss.pair = match args.pair_loss {
+        PairLossArg::Contrastive => PairLoss::Contrastive,
+        PairLossArg::Dsh => PairLoss::Dsh,
+        PairLossArg::Dpsh => PairLoss::Dpsh,
+    };
+    if train.loss.pair == PairLoss::Dsh {
+        train.loss.margin = 2.0 * args.bits as f32;
+    }
     if let Some(m) = args.margin {
         train.loss.margin = m;
     }
