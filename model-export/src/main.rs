@@ -11,6 +11,7 @@ mod eval_cmd;
 mod generate;
 mod plot;
 mod progress;
+mod reproduce;
 mod run;
 mod serve;
 mod site;
@@ -52,6 +53,9 @@ enum Command {
     Query(bundle_cmd::QueryArgs),
     /// Measure training and inference speed of the networks on this machine's backends.
     Bench(bench::BenchArgs),
+    /// The paper's experiments in one command: networks × code lengths, ablations, DSH/DPSH,
+    /// baselines; writes RESULTS.md beside the paper's numbers (`--quick`: minutes on a CPU).
+    Reproduce(reproduce::ReproduceArgs),
     /// Serve a built site (the page, its wasm and bundle/) on this machine.
     Serve(serve::ServeArgs),
     /// Write a static web site of an image archive (or one self-contained HTML file): page,
@@ -107,14 +111,24 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Index(c) => bundle_cmd::index(&c),
         Command::Query(a) => bundle_cmd::query(&a),
         Command::Serve(a) => serve::serve(&a),
+        Command::Reproduce(a) => reproduce::reproduce(&a),
         Command::Site(a) => site::site(&a),
     }
+}
+
+/// `train` with settings given as command-line words (the demo's and reproduce's runs).
+pub fn train_from_args(args: &[String]) -> Result<()> {
+    use clap::Parser as _;
+    let words = ["aurora-hash".to_string(), "train".to_string()].into_iter().chain(args.iter().cloned());
+    let Cli { command: Command::Train(train_args) } = Cli::try_parse_from(words)? else {
+        unreachable!("parsed as train")
+    };
+    train_cmd::train(&train_args)
 }
 
 /// The README's main command: a small Im-AlexNet-SP on synthetic frames, end to end, in a few
 /// minutes on two CPU cores, ending with the browser page served on localhost.
 fn demo(a: &DemoArgs) -> Result<()> {
-    use clap::Parser as _;
     let run = &a.run;
     let resume = run.join("run.json").exists();
     if resume {
@@ -122,7 +136,7 @@ fn demo(a: &DemoArgs) -> Result<()> {
     }
     let mut args = vec![
         "train".to_string(),
-        "--data".into(),
+        "--data".to_string(),
         format!("synthetic:{}", a.per_class),
         "--run".into(),
         run.display().to_string(),
@@ -149,10 +163,7 @@ fn demo(a: &DemoArgs) -> Result<()> {
     if resume {
         args.push("--resume".into());
     }
-    let Cli { command: Command::Train(train_args) } = Cli::try_parse_from(std::iter::once("aurora-hash".to_string()).chain(args))? else {
-        unreachable!("parsed as train")
-    };
-    train_cmd::train(&train_args)?;
+    train_from_args(&args[1..])?;
     let eval_args = eval_cmd::EvalArgs { run: run.clone(), map_at: Some(100), batch: 64, device: a.device };
     let r = eval_cmd::eval(&eval_args)?;
     eval_cmd::print_summary(&r, &run.join("eval"));

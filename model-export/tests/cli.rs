@@ -228,3 +228,19 @@ fn export_index_query_and_merge() {
     fails_with(&tool(&["query", q.to_str().unwrap(), "--bundle", b, "--index", &idx("whole.idx")]), "model.bpk");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn reproduce_quick_writes_every_table_with_the_papers_numbers() {
+    let dir = tmp("reproduce");
+    let out = dir.join("repro");
+    let o = tool(&["reproduce", "--quick", "--data", "synthetic:6", "--out", out.to_str().unwrap(), "--device", "cpu", "--epochs", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(out.join("RESULTS.md")).unwrap();
+    for needle in ["## Protocol of every number", "## Tables 1–2", "## Tables 3–4", "## Table 6", "0.9095", "one code per predicted class", "R-MAC", "Not done, and why"] {
+        assert!(md.contains(needle), "`{needle}` missing from RESULTS.md:\n{md}");
+    }
+    for run in ["alexnet-12", "alexnet-sp-48", "im-alexnet-sp-48", "alexnet-48-no-hash-loss", "dsh-48", "dpsh-48"] {
+        assert!(out.join(run).join("eval/report.json").is_file(), "{run} was not evaluated");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
