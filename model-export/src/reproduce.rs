@@ -129,6 +129,9 @@ pub fn reproduce(a: &ReproduceArgs) -> Result<()> {
         common.join(" "),
         if a.quick { "- **quick mode**: small networks and few epochs; these figures check the pipeline, not the paper\n" } else { "" }
     );
+    if a.data.to_lowercase().contains("cifar") {
+        md.push_str("- CIFAR-10 here is the JPEG q75 copy in `../shared/data/cifar10`, not the original lossless images: its figures are not directly comparable with published CIFAR-10 numbers\n");
+    }
     let at48 = |arch: Arch| &grid.iter().find(|(ar, b, _)| *ar == arch && *b == 48).expect("48-bit runs").2;
     let _ = writeln!(md, "\n## Tables 1–2: hash loss and SPP_PMT (48 bits)\n\n| table | run | MAP | accuracy | paper MAP | paper accuracy |\n|---|---|---|---|---|---|");
     for (table, name, d, paper) in [
