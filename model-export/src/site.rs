@@ -87,7 +87,7 @@ impl Written {
 }
 
 /// Up to this many images, the service worker caches every thumbnail on the first visit (about
-/// 5 KB each); a larger archive caches them as they are shown.
+/// 3 KB each for YRS frames); a larger archive caches them as they are shown.
 const PRECACHE_THUMBS: usize = 20_000;
 
 /// `model.bpk` → `model-<first 16 hex of its SHA-256>.bpk`.
@@ -360,12 +360,14 @@ fn single_file(a: &SiteArgs, index: &aurora_hash::index::CodeIndex, cache: &Path
     // The page's head and body without trunk's loader, styles and scripts, which are inlined.
     let head_end = html.find("<script type=\"module\">").context("the page has no trunk loader")?;
     let body_start = html.find("<body>").context("the page has no <body>")?;
-    let head = &html[..head_end];
-    // file:// has no origin of its own: the policy allows the inlined code and data: URLs only.
-    let head = head.replace(
-        &head[head.find("<meta http-equiv=\"Content-Security-Policy\"").unwrap_or(0)..].split_once('>').map(|(m, _)| format!("{m}>")).unwrap_or_default(),
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline' 'wasm-unsafe-eval' data:; style-src 'unsafe-inline'; img-src blob: data:; connect-src data:; form-action 'none'\">",
-    );
+    // file:// has no origin of its own: the page's policy ('self') becomes one that allows the
+    // inlined code and data: URLs only.
+    const CSP: &str = "<meta http-equiv=\"Content-Security-Policy\"";
+    let mut head = html[..head_end].to_string();
+    if let Some(start) = head.find(CSP) {
+        let end = start + head[start..].find('>').context("the page's policy tag is not closed")? + 1;
+        head.replace_range(start..end, "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline' 'wasm-unsafe-eval' data:; style-src 'unsafe-inline'; img-src blob: data:; connect-src data:; form-action 'none'\">");
+    }
     let loader = format!(
         r#"<script id="aurora-files" type="application/json">{data}</script>
 <script>window.AURORA_FILES = JSON.parse(document.getElementById("aurora-files").textContent);</script>
