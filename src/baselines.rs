@@ -12,12 +12,18 @@
 //!   three scales (each region's vector L2-normalised, then summed), ranked by cosine
 //!   similarity. R-MAC's PCA whitening is left out, so there is nothing to learn.
 //!
+//! KSH and CNNH, which learn from the labels, are in their own modules.
+//!
 //! Features are row-major `n × dim` slices. The linear algebra is small (dim ≤ a few
 //! thousand, N ≤ 64), so plain loops do: a covariance, a block power iteration with
 //! Gram–Schmidt for the principal directions, and Newton–Schulz for the polar factor.
 
 use crate::hashing::{CodeSet, words_for};
 use crate::rng::Rng;
+
+pub mod cnnh;
+pub mod ksh;
+pub use ksh::Ksh;
 
 /// A linear hash: bit j of x is ((x − mean) · w_j ≥ 0).
 #[derive(Clone, Debug)]

@@ -19,6 +19,10 @@
 //!   (η = 0.1; its paper's u is unbounded, here tanh-like bounded).
 //!
 //! Run alone (`--mu 0 --lambda 1`) they are those methods on this network.
+//!
+//! **CNNH**'s second stage (Xia et al. 2014) is not a pair loss: it regresses the hash layer onto
+//! target bits found beforehand from the pair labels ([`crate::baselines::cnnh`]), the squared
+//! error averaged over bits and images.
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -35,6 +39,8 @@ pub enum PairLoss {
     Dsh,
     /// Deep Pairwise-Supervised Hashing (Li et al. 2016).
     Dpsh,
+    /// CNNH stage 2: squared error to each image's stage-1 target bits.
+    Cnnh,
 }
 
 /// Weights of the two terms and the contrastive margin.
@@ -134,8 +140,14 @@ pub fn dpsh(hash: Tensor<2>, labels: &[usize]) -> Tensor<1> {
     pairs + quantisation.reshape([1])
 }
 
-/// `μ·CE + λ·Contrastive` for one batch.
-pub fn hash_loss(logits: Tensor<2>, hash: Tensor<2>, labels: &[usize], config: &LossConfig) -> LossParts {
+/// CNNH stage 2: mean squared error between the sigmoid outputs and 0/1 target bits, `[B, N]`.
+pub fn code_regression(hash: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+    (hash - targets).square().mean().reshape([1])
+}
+
+/// `μ·CE + λ·HashTerm` for one batch. `codes` (`[B, N]` target bits) is needed by, and only
+/// by, [`PairLoss::Cnnh`].
+pub fn hash_loss(logits: Tensor<2>, hash: Tensor<2>, labels: &[usize], codes: Option<Tensor<2>>, config: &LossConfig) -> LossParts {
     let device = logits.device();
     let targets: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
     let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [labels.len()]), &device);
@@ -145,6 +157,7 @@ pub fn hash_loss(logits: Tensor<2>, hash: Tensor<2>, labels: &[usize], config: &
             PairLoss::Contrastive => contrastive(hash, labels, config.margin),
             PairLoss::Dsh => dsh(hash, labels, config.margin),
             PairLoss::Dpsh => dpsh(hash, labels),
+            PairLoss::Cnnh => code_regression(hash, codes.expect("CNNH training needs each image's target bits")),
         }
     } else {
         Tensor::zeros([1], &device)

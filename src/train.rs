@@ -8,7 +8,7 @@ use crate::rng::Rng;
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 /// Optimisation settings, saved in the run folder.
@@ -80,11 +80,17 @@ impl Trainer {
     /// One step on a batch. `pixels` holds the preprocessed images one after another
     /// (`channels × size × size` each).
     pub fn step(&mut self, pixels: Vec<f32>, labels: &[usize]) -> Step {
+        self.step_with_codes(pixels, labels, None)
+    }
+
+    /// One step with each image's target bits (`B × N`, 0/1), for CNNH's second stage.
+    pub fn step_with_codes(&mut self, pixels: Vec<f32>, labels: &[usize], codes: Option<Vec<f32>>) -> Step {
         let x = batch_tensor(pixels, labels.len(), &self.model_config, &self.device);
+        let codes = codes.map(|c| Tensor::<2>::from_data(TensorData::new(c, [labels.len(), self.model_config.bits]), &self.device));
         let out = self.model.forward(x);
         let predicted = out.logits.clone().detach().argmax(1).into_data().try_into_vec_as::<i64>().expect("int data");
         let correct = predicted.iter().zip(labels).filter(|&(&p, &l)| p as usize == l).count();
-        let parts = hash_loss(out.logits, out.hash, labels, &self.config.loss);
+        let parts = hash_loss(out.logits, out.hash, labels, codes, &self.config.loss);
         let loss = StepLoss {
             total: parts.total.clone().into_scalar::<f32>(),
             cross_entropy: parts.cross_entropy.into_scalar::<f32>(),

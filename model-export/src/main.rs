@@ -118,9 +118,12 @@ fn dispatch(command: Command) -> Result<()> {
 
 /// `train` with settings given as command-line words (the demo's and reproduce's runs).
 pub fn train_from_args(args: &[String]) -> Result<()> {
-    use clap::Parser as _;
     let words = ["aurora-hash".to_string(), "train".to_string()].into_iter().chain(args.iter().cloned());
-    let Cli { command: Command::Train(train_args) } = Cli::try_parse_from(words)? else {
+    // A later setting overrides an earlier one, so callers (reproduce's --train-args) can change
+    // the defaults they prepend.
+    let cmd = <Cli as clap::CommandFactory>::command().mut_subcommand("train", |c| c.args_override_self(true));
+    let matches = cmd.try_get_matches_from(words)?;
+    let Cli { command: Command::Train(train_args) } = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)? else {
         unreachable!("parsed as train")
     };
     train_cmd::train(&train_args)

@@ -36,7 +36,8 @@ pub struct ReproduceArgs {
     /// Epochs per run (default: 40, or 3 with --quick).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Extra `train` settings for every run, e.g. "--split cifar10-1 --channels 3".
+    /// Extra `train` settings for every run, e.g. "--split cifar10-1 --channels 3"; they come
+    /// after the mode's own settings and override them (e.g. "--width 0.25").
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     pub train_args: String,
     #[arg(long, value_enum, default_value = "auto")]

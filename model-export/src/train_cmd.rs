@@ -21,6 +21,8 @@ pub enum PairLossArg {
     Contrastive,
     Dsh,
     Dpsh,
+    /// CNNH's second stage: regress the hash layer onto target bits found from the labels.
+    Cnnh,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -74,7 +76,7 @@ pub struct TrainArgs {
     /// m, contrastive margin on squared distance (default: bits / 4; with DSH 2·bits, on ±1 codes).
     #[arg(long)]
     pub margin: Option<f32>,
-    /// The hash term: the paper's contrastive loss, or the DSH / DPSH baselines (with
+    /// The hash term: the paper's contrastive loss, or the DSH / DPSH / CNNH baselines (with
     /// `--mu 0 --lambda 1` they are those methods alone).
     #[arg(long, value_enum, default_value = "contrastive")]
     pub pair_loss: PairLossArg,
@@ -126,6 +128,7 @@ fn new_config(args: &TrainArgs, listing: &Listing) -> Result<RunConfig> {
         PairLossArg::Contrastive => PairLoss::Contrastive,
         PairLossArg::Dsh => PairLoss::Dsh,
         PairLossArg::Dpsh => PairLoss::Dpsh,
+        PairLossArg::Cnnh => PairLoss::Cnnh,
     };
     if train.loss.pair == PairLoss::Dsh {
         train.loss.margin = 2.0 * args.bits as f32;
@@ -252,6 +255,12 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         saved.method
     );
     let pixels = dataset::load_pixels(&listing, &train_idx, &config.preprocess, "loading")?;
+    // CNNH's stage 1, from the training labels alone; seeded, so a resumed run gets the same bits.
+    let bits = config.model.bits;
+    let targets = (config.train.loss.pair == PairLoss::Cnnh).then(|| {
+        eprintln!("CNNH stage 1: target codes for {} training images", labels.len());
+        aurora_hash::baselines::cnnh::target_codes(&labels, config.classes.len(), bits, 500, config.train.seed)
+    });
 
     let (device, device_name) = device::select(args.device)?;
     let mut trainer = Trainer::new(config.model.clone(), config.train.clone(), device.clone());
@@ -301,7 +310,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
                 }
             }
             let y: Vec<usize> = batch.iter().map(|&i| labels[i]).collect();
-            let step = trainer.step(x, &y);
+            let codes = targets.as_ref().map(|t| batch.iter().flat_map(|&i| t[i * bits..(i + 1) * bits].iter().copied()).collect());
+            let step = trainer.step_with_codes(x, &y, codes);
             let w = batch.len() as f32;
             sum.total += step.loss.total * w;
             sum.cross_entropy += step.loss.cross_entropy * w;
