@@ -12,7 +12,8 @@
 //!   three scales (each region's vector L2-normalised, then summed), ranked by cosine
 //!   similarity. R-MAC's PCA whitening is left out, so there is nothing to learn.
 //!
-//! KSH and CNNH, which learn from the labels, are in their own modules.
+//! KSH and CNNH, which learn from the labels, and HE and VLAD, which aggregate local
+//! descriptors, are in their own modules.
 //!
 //! Features are row-major `n × dim` slices. The linear algebra is small (dim ≤ a few
 //! thousand, N ≤ 64), so plain loops do: a covariance, a block power iteration with
@@ -23,6 +24,7 @@ use crate::rng::Rng;
 
 pub mod cnnh;
 pub mod ksh;
+pub mod local;
 pub use ksh::Ksh;
 
 /// A linear hash: bit j of x is ((x − mean) · w_j ≥ 0).
@@ -251,10 +253,20 @@ fn normalised(mut v: Vec<f32>) -> Vec<f32> {
 /// MAP of ranking the database by cosine similarity (vectors already L2-normalised, `dim`
 /// each), highest first, ties by database position; relevant = same label.
 pub fn cosine_map(queries: &[f32], q_labels: &[usize], database: &[f32], db_labels: &[usize], dim: usize) -> f64 {
+    let mut rows = queries.chunks_exact(dim);
+    map_by_scores(|_| {
+        let q = rows.next().expect("one row per query label");
+        database.chunks_exact(dim).map(|d| d.iter().zip(q).map(|(a, b)| a * b).sum()).collect()
+    }, q_labels, db_labels)
+}
+
+/// MAP of ranking the database by `scores(query)` (one per database image), highest first,
+/// ties by database position; relevant = same label.
+pub fn map_by_scores(mut scores: impl FnMut(usize) -> Vec<f32>, q_labels: &[usize], db_labels: &[usize]) -> f64 {
     let mut order: Vec<usize> = (0..db_labels.len()).collect();
     let mut total = 0.0;
-    for (q, &ql) in queries.chunks_exact(dim).zip(q_labels) {
-        let sims: Vec<f32> = database.chunks_exact(dim).map(|d| d.iter().zip(q).map(|(a, b)| a * b).sum()).collect();
+    for (qi, &ql) in q_labels.iter().enumerate() {
+        let sims = scores(qi);
         order.sort_by(|&a, &b| sims[b].total_cmp(&sims[a]).then(a.cmp(&b)));
         let relevant: Vec<bool> = order.iter().map(|&i| db_labels[i] == ql).collect();
         total += crate::metrics::average_precision(&relevant, relevant.len());

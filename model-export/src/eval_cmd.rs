@@ -54,6 +54,11 @@ pub struct EvalReport {
     pub mean_query_ms: f64,
 }
 
+/// The k of the top-k precision curves, up to the database's size.
+pub fn top_ks(database: usize) -> Vec<usize> {
+    [1, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000].into_iter().filter(|&k| k <= database).collect()
+}
+
 pub const TIE_RULE: &str = "Hamming distance, then database position (the dataset's listing order)";
 
 /// Feeds the preprocessed pixels of the samples at `which` to `f`, a batch at a time
@@ -156,10 +161,7 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
     let (q_labels, db_labels) = (label(&queries), label(&database));
     let q_codes = CodeSet::from_outputs(&q.hash, bits);
     let db_codes = CodeSet::from_outputs(&db.hash, bits);
-    let top_ks: Vec<usize> = [1, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
-        .into_iter()
-        .filter(|&k| k <= database.len())
-        .collect();
+    let top_ks = top_ks(database.len());
     let t = Instant::now();
     let retrieval = metrics::retrieval(&q_codes, &q_labels, &db_codes, &db_labels, args.map_at, &top_ks);
     let mean_query_ms = t.elapsed().as_secs_f64() * 1e3 / queries.len() as f64;

@@ -9,7 +9,7 @@ const L: f64 = 70.0; // left margin
 const B: f64 = 55.0; // bottom margin
 const T: f64 = 40.0;
 const R: f64 = 20.0;
-const COLOURS: [&str; 6] = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"];
+const COLOURS: [&str; 8] = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"];
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")

@@ -66,8 +66,17 @@ fn train_then_eval_writes_report_and_plots() {
     assert!(o.status.success(), "{}", text(&o));
     let rows: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("eval/baselines.json")).unwrap()).unwrap();
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 1 + 2 * 3 + 2, "the network; class codes, LSH and ITQ at 8 and 16 bits; MAC and R-MAC");
+    let methods: Vec<&str> = rows.iter().map(|r| r["method"].as_str().unwrap()).collect();
+    assert_eq!(rows.len(), 1 + 2 * 4 + 4, "the network; class codes, LSH, ITQ and KSH at 8 and 16 bits; MAC, R-MAC, VLAD and HE: {methods:?}");
+    for m in ["KSH on fc7", "MAC (conv5", "R-MAC", "VLAD", "HE, "] {
+        assert!(methods.iter().any(|x| x.starts_with(m)), "no {m} row: {methods:?}");
+    }
     assert!(rows.iter().all(|r| (0.0..=1.0).contains(&r["map"].as_f64().unwrap())));
+    // Hashing rows carry their curves (for reproduce's figures); real-valued ones do not.
+    for r in rows {
+        let real_valued = ["MAC", "R-MAC", "VLAD", "HE, "].iter().any(|p| r["method"].as_str().unwrap().starts_with(p));
+        assert_eq!(r["pr"].as_array().unwrap().is_empty(), real_valued, "{r}");
+    }
     assert_eq!(rows[0]["map"].as_f64().unwrap(), map, "the network's row is eval's MAP");
     // The split is by sample id and disjoint.
     let split: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("split.json")).unwrap()).unwrap();
@@ -236,11 +245,17 @@ fn reproduce_quick_writes_every_table_with_the_papers_numbers() {
     let o = tool(&["reproduce", "--quick", "--data", "synthetic:6", "--out", out.to_str().unwrap(), "--device", "cpu", "--epochs", "1"]);
     assert!(o.status.success(), "{}", text(&o));
     let md = std::fs::read_to_string(out.join("RESULTS.md")).unwrap();
-    for needle in ["## Protocol of every number", "## Tables 1–2", "## Tables 3–4", "## Table 6", "0.9095", "one code per predicted class", "R-MAC", "Not done, and why"] {
+    for needle in ["## Protocol of every number", "## Tables 1–2", "## Tables 3–4", "## Table 6", "0.9095", "one code per predicted class", "R-MAC", "| CNNH", "| KSH on fc7", "VLAD", "HE, ", "## Figures"] {
         assert!(md.contains(needle), "`{needle}` missing from RESULTS.md:\n{md}");
     }
-    for run in ["alexnet-12", "alexnet-sp-48", "im-alexnet-sp-48", "alexnet-48-no-hash-loss", "dsh-48", "dpsh-48"] {
+    for run in ["alexnet-12", "alexnet-sp-48", "im-alexnet-sp-48", "alexnet-48-no-hash-loss", "dsh-48", "dpsh-48", "cnnh-48"] {
         assert!(out.join(run).join("eval/report.json").is_file(), "{run} was not evaluated");
     }
+    // Every figure the document shows is there, and is an SVG.
+    for name in md.split("](figures/").skip(1).map(|rest| &rest[..rest.find(')').unwrap()]) {
+        let svg = std::fs::read_to_string(out.join("figures").join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"), "{name}");
+    }
+    assert_eq!(md.matches("](figures/").count(), 8, "figures 4a–c, 5 ×3, 6b–c");
     let _ = std::fs::remove_dir_all(dir);
 }
