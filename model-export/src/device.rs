@@ -21,13 +21,20 @@ pub fn select(choice: Choice) -> anyhow::Result<(Device, String)> {
 }
 
 fn gpu() -> Option<(Device, String)> {
-    // Discrete first, then integrated; a software (CPU) adapter is not taken for a GPU.
+    // Discrete first, then integrated; a software (CPU) adapter is not taken for a GPU. Probing
+    // can panic inside wgpu (e.g. an EGL display that refuses a context); that only means "no
+    // GPU here", so the panic is caught and its message kept off the terminal.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut found = None;
     for kind in [DeviceKind::DiscreteGpu(0), DeviceKind::IntegratedGpu(0)] {
         let label = format!("gpu (wgpu {kind:?})");
         let attempt = std::panic::catch_unwind(|| Device::wgpu_options().device_kind(kind).init());
         if let Ok(Ok(device)) = attempt {
-            return Some((device, label));
+            found = Some((device, label));
+            break;
         }
     }
-    None
+    std::panic::set_hook(hook);
+    found
 }
