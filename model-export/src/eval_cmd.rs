@@ -35,7 +35,7 @@ pub struct EvalArgs {
 }
 
 /// Everything `eval` measured, as written to `eval/report.json`.
-#[derive(Serialize)]
+#[derive(Serialize, serde::Deserialize)]
 pub struct EvalReport {
     pub run: String,
     pub arch: String,
@@ -45,7 +45,7 @@ pub struct EvalReport {
     pub data: String,
     pub split: String,
     pub protocol: String,
-    pub tie_rule: &'static str,
+    pub tie_rule: String,
     pub classes: Vec<String>,
     pub retrieval: RetrievalReport,
     pub classification: ClassificationReport,
@@ -181,7 +181,7 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
             database.len(),
             if saved.database.is_some() { "" } else { "training" }
         ),
-        tie_rule: TIE_RULE,
+        tie_rule: TIE_RULE.into(),
         classes: config.classes.clone(),
         retrieval,
         classification,
