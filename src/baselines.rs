@@ -50,16 +50,35 @@ impl Projection {
                     *p += xc * w;
                 }
             }
-            let mut code = vec![0u64; words_for(self.bits)];
-            for (j, &p) in proj.iter().enumerate() {
-                if p >= 0.0 {
-                    code[j / 64] |= 1 << (j % 64);
-                }
-            }
-            words.extend(code);
+            push_signs(&mut words, proj.iter().map(|&p| p as f64), self.bits);
         }
         CodeSet::from_words(self.bits, words).expect("whole codes")
     }
+}
+
+/// Appends one packed code whose bit j is (projection j ≥ 0), as [`CodeSet`] lays codes out.
+fn push_signs(words: &mut Vec<u64>, projections: impl Iterator<Item = f64>, bits: usize) {
+    let mut code = vec![0u64; words_for(bits)];
+    for (j, p) in projections.enumerate() {
+        if p >= 0.0 {
+            code[j / 64] |= 1 << (j % 64);
+        }
+    }
+    words.extend(code);
+}
+
+/// One backtracking step of an iterative optimiser: `attempt(step)` returns the improved state,
+/// or `None` when the step overshoots; the step is halved until it succeeds (at most `tries`
+/// times) and grown by half after a success. `None` means no step improved: converged.
+fn backtrack<T>(step: &mut f64, tries: usize, mut attempt: impl FnMut(f64) -> Option<T>) -> Option<T> {
+    for _ in 0..tries {
+        if let Some(better) = attempt(*step) {
+            *step *= 1.5;
+            return Some(better);
+        }
+        *step *= 0.5;
+    }
+    None
 }
 
 fn mean_of(feats: &[f32], dim: usize) -> Vec<f32> {

@@ -10,6 +10,7 @@
 //! S class-structured every term is a product with the one-hot label matrix Y
 //! (`S H = 2·Y(YᵀH) − 1(1ᵀH)`), so no n × n matrix is formed.
 
+use super::backtrack;
 use crate::rng::Rng;
 
 /// ‖S − H Hᵀ/q‖² / n² for `n × q` H and class `labels`.
@@ -73,21 +74,14 @@ pub fn target_codes(labels: &[usize], classes: usize, bits: usize, iterations: u
                 })
             })
             .collect();
-        let mut improved = false;
-        for _ in 0..40 {
+        let Some(better) = backtrack(&mut step, 40, |step| {
             let trial: Vec<f64> = h.iter().zip(&grad).map(|(x, d)| (x - step * d * n as f64).clamp(-1.0, 1.0)).collect();
             let tf = objective(&trial, labels, classes, q);
-            if tf < f {
-                (h, f) = (trial, tf);
-                step *= 1.5;
-                improved = true;
-                break;
-            }
-            step *= 0.5;
-        }
-        if !improved {
+            (tf < f).then_some((trial, tf))
+        }) else {
             break;
-        }
+        };
+        (h, f) = better;
     }
     h.into_iter().map(|x| if x >= 0.0 { 1.0 } else { 0.0 }).collect()
 }

@@ -13,7 +13,7 @@
 //! with Y the one-hot labels, which makes every labelled image usable (the original code
 //! samples 1,000–2,000 of them to keep an l × l matrix in memory).
 
-use super::{matmul, transpose};
+use super::{backtrack, matmul, push_signs, transpose};
 use crate::hashing::{CodeSet, words_for};
 use crate::rng::Rng;
 
@@ -118,14 +118,7 @@ impl Ksh {
         let mut words = Vec::with_capacity(feats.len() / self.dim * words_for(self.bits));
         for row in sq.chunks_exact(m) {
             let kr: Vec<f64> = row.iter().zip(&self.kernel_mean).map(|(d, mu)| (-d / (2.0 * self.sigma * self.sigma)).exp() - mu).collect();
-            let proj = matmul(&kr, &self.a, 1, m, self.bits);
-            let mut code = vec![0u64; words_for(self.bits)];
-            for (j, &p) in proj.iter().enumerate() {
-                if p >= 0.0 {
-                    code[j / 64] |= 1 << (j % 64);
-                }
-            }
-            words.extend(code);
+            push_signs(&mut words, matmul(&kr, &self.a, 1, m, self.bits).into_iter(), self.bits);
         }
         CodeSet::from_words(self.bits, words).expect("whole codes")
     }
@@ -224,22 +217,15 @@ fn smooth_ascent(k: &[f64], kt: &[f64], n: usize, m: usize, start: &[f64], resid
         if gnorm < 1e-9 {
             break;
         }
-        let mut improved = false;
-        for _ in 0..30 {
+        let Some(better) = backtrack(&mut step, 30, |step| {
             let trial: Vec<f64> = a.iter().zip(&grad).map(|(x, g)| x + step * g).collect();
             let tb = phi(&trial);
             let tf = value(&tb);
-            if tf > f {
-                (a, b, f) = (trial, tb, tf);
-                step *= 1.5;
-                improved = true;
-                break;
-            }
-            step *= 0.5;
-        }
-        if !improved {
+            (tf > f).then_some((trial, tb, tf))
+        }) else {
             break;
-        }
+        };
+        (a, b, f) = better;
     }
     a
 }
