@@ -65,7 +65,7 @@ impl Browser {
         let driver = Guard(child);
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while ureq::get(&format!("{base}/status")).call().is_err() {
+        while http("GET", &format!("{base}/status"), None, Duration::from_secs(2)).is_err() {
             assert!(Instant::now() < deadline, "chromedriver did not start on port {port}");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -151,17 +151,54 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
+        let _ = http("DELETE", &format!("{}/session/{}", self.base, self.session), None, Duration::from_secs(30));
     }
 }
 
-fn reply(r: Result<ureq::Response, ureq::Error>) -> Value {
-    let resp = match r {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("webdriver: {e}"),
-    };
-    let v: Value = resp.into_json().expect("webdriver JSON");
+/// One HTTP/1.1 exchange with chromedriver on localhost (plain HTTP, `Connection: close`):
+/// the status and the JSON body. WebDriver needs nothing more, and a client crate would pull
+/// in dependencies that change the features burn is compiled with (see Cargo.toml).
+fn http(method: &str, url: &str, body: Option<&Value>, timeout: Duration) -> Result<(u16, Value), String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url}: not an http:// URL"))?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(host).map_err(|e| format!("{url}: {e}"))?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        if path.is_empty() { "/" } else { path },
+        payload.len()
+    );
+    stream.write_all(request.as_bytes()).map_err(|e| format!("{url}: {e}"))?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(|e| format!("{url}: {e}"))?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("{url}: no HTTP header"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("{url}: bad status line"))?;
+    let mut content = raw[split + 4..].to_vec();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        content = dechunk(&content);
+    }
+    let value = if content.is_empty() { Value::Null } else { serde_json::from_slice(&content).map_err(|e| format!("{url}: {e}"))? };
+    Ok((status, value))
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).split(';').next().unwrap_or("0").trim(), 16).unwrap_or(0);
+        if size == 0 || eol + 2 + size > data.len() {
+            break;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[(eol + 4 + size).min(data.len())..];
+    }
+    out
+}
+
+fn reply(r: Result<(u16, Value), String>) -> Value {
+    let (_, v) = r.unwrap_or_else(|e| panic!("webdriver: {e}"));
     if v["value"].get("error").is_some() {
         panic!("webdriver error: {}", v["value"]);
     }
@@ -169,11 +206,11 @@ fn reply(r: Result<ureq::Response, ureq::Error>) -> Value {
 }
 
 fn post(url: &str, body: Value) -> Value {
-    reply(ureq::post(url).timeout(Duration::from_secs(900)).send_json(body))
+    reply(http("POST", url, Some(&body), Duration::from_secs(900)))
 }
 
 fn get(url: &str) -> Value {
-    reply(ureq::get(url).call())
+    reply(http("GET", url, None, Duration::from_secs(120)))
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {

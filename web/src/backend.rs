@@ -62,7 +62,6 @@ pub async fn choose(pref: Preference) -> Result<Chosen, String> {
     }
 }
 
-#[cfg(target_family = "wasm")]
 async fn webgpu() -> Result<Device, String> {
     use burn::tensor::wgpu::WgpuBackend;
     let has_gpu = web_sys::window()
@@ -77,10 +76,4 @@ async fn webgpu() -> Result<Device, String> {
         .init_async()
         .await
         .map_err(|e| format!("WebGPU could not start ({e})"))
-}
-
-/// Natively (the crate's own unit tests) there is no browser WebGPU to ask for.
-#[cfg(not(target_family = "wasm"))]
-async fn webgpu() -> Result<Device, String> {
-    Err("WebGPU exists only in a browser".into())
 }

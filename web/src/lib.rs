@@ -5,6 +5,10 @@
 //! no fetching and draws nothing. The network is the same burn model the native tool trains
 //! and exports; it runs on WebGPU when the browser has it and on burn's CPU backend compiled
 //! to wasm otherwise ([`backend`]). The Hamming search runs here too, over the packed codes.
+//!
+//! The crate is wasm-only: natively it compiles to nothing (its dependencies are wasm-only in
+//! Cargo.toml), and its tests run in the browser (`web/tests/in_browser.rs`).
+#![cfg(target_family = "wasm")]
 
 pub mod archive;
 pub mod backend;
@@ -23,11 +27,8 @@ pub fn start() {
 
 /// Milliseconds from the page's clock (or 0 outside a browser), for the timings the page shows.
 pub(crate) fn now_ms() -> f64 {
-    #[cfg(target_family = "wasm")]
-    {
-        if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
-            return p.now();
-        }
+    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+        return p.now();
     }
     0.0
 }
