@@ -171,13 +171,42 @@ fn http(method: &str, url: &str, body: Option<&Value>, timeout: Duration) -> Res
         payload.len()
     );
     stream.write_all(request.as_bytes()).map_err(|e| format!("{url}: {e}"))?;
+    // chromedriver answers `Connection: close` but keeps the socket open, so the body is read by
+    // its Content-Length (or to the last chunk) rather than to end of stream.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(|e| format!("{url}: {e}"))?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("{url}: no HTTP header"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut buf = [0u8; 65536];
+    let (head, body_start) = loop {
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break (String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase(), split + 4);
+        }
+        let n = stream.read(&mut buf).map_err(|e| format!("{url}: {e}"))?;
+        if n == 0 {
+            return Err(format!("{url}: connection closed before the HTTP header ended"));
+        }
+        raw.extend_from_slice(&buf[..n]);
+    };
     let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("{url}: bad status line"))?;
-    let mut content = raw[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let chunked = head.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
+    let complete = |data: &[u8]| match length {
+        Some(n) => data.len() >= n,
+        None if chunked => data.windows(5).any(|w| w == b"0\r\n\r\n"),
+        None => false,
+    };
+    while !complete(&raw[body_start..]) {
+        let n = stream.read(&mut buf).map_err(|e| format!("{url}: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let mut content = raw[body_start..].to_vec();
+    if let Some(n) = length {
+        content.truncate(n);
+    } else if chunked {
         content = dechunk(&content);
     }
     let value = if content.is_empty() { Value::Null } else { serde_json::from_slice(&content).map_err(|e| format!("{url}: {e}"))? };
