@@ -5,13 +5,15 @@
 //! * `model.bpk` — the weights, burn's burnpack format, f16 by default (half the size; codes
 //!   stay the same on ≥ 99% of bits, which the tests check);
 //! * `bundle.json` — [`BundleConfig`]: the network's configuration, preprocessing, class names
-//!   and the weights' precision;
+//!   and the words shown for them, the weights' precision, and how sure the model may claim to
+//!   be (calibration temperature, out-of-domain statistics: [`crate::answer`]);
 //! * `manifest.json` — [`Manifest`]: format version plus size and SHA-256 of every other file
 //!   (including an index shipped beside the bundle), so a loader detects a damaged or
 //!   mismatched download and says which file is wrong.
 //!
 //! Bytes in, bytes out: writing them to disk (atomically) or fetching them is the caller's job.
 
+use crate::answer::{ClassInfo, Confidence};
 use crate::data::preprocess::Preprocess;
 use crate::model::{AuroraNet, ModelConfig};
 use burn::store::{BurnpackStore, FloatCastAdapter, ModuleSnapshot};
@@ -36,6 +38,14 @@ pub struct BundleConfig {
     pub weights_dtype: String,
     /// Where the weights came from (run folder and epoch), for people reading the bundle.
     pub provenance: String,
+    /// Calibration and out-of-domain statistics; bundles made before them get the raw
+    /// softmax and no out-of-domain verdict.
+    #[serde(default)]
+    pub confidence: Confidence,
+    /// What each class is called on screen, in the order of `classes`; empty: the defaults
+    /// of [`ClassInfo::defaults`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_info: Vec<ClassInfo>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -139,7 +149,23 @@ impl BundleConfig {
         if c.classes.len() != c.model.num_classes {
             return Err(BundleError::Config(CONFIG_FILE.into(), format!("{} class names for {} classes", c.classes.len(), c.model.num_classes)));
         }
+        let t = c.confidence.temperature;
+        if !(t > 0.0 && t.is_finite()) {
+            return Err(BundleError::Config(CONFIG_FILE.into(), format!("confidence.temperature must be a positive number, got {t}")));
+        }
+        if let Some(ood) = &c.confidence.ood {
+            let dim = crate::infer::Layers::width(&c.model, ood.layer);
+            ood.validate(c.classes.len(), dim).map_err(|e| BundleError::Config(CONFIG_FILE.into(), format!("confidence.ood: {e}")))?;
+        }
+        if !c.class_info.is_empty() && c.class_info.iter().map(|i| &i.id).ne(c.classes.iter()) {
+            return Err(BundleError::Config(CONFIG_FILE.into(), "class_info must list the classes in the order of `classes`".into()));
+        }
         Ok(c)
+    }
+
+    /// The words for each class: the bundle's own, or the defaults.
+    pub fn class_info(&self) -> Vec<ClassInfo> {
+        if self.class_info.is_empty() { ClassInfo::defaults(&self.classes) } else { self.class_info.clone() }
     }
 }
 

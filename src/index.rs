@@ -129,6 +129,20 @@ impl CodeIndex {
         Ok(fresh.len())
     }
 
+    /// Keeps only the images for which `keep` holds, in their order (an archive folder whose
+    /// images were removed since the index was built). Returns how many were dropped.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Entry) -> bool) -> usize {
+        let mut kept = CodeIndex::new(self.bits(), self.classes.clone());
+        for (i, e) in self.entries.iter().enumerate() {
+            if keep(e) {
+                kept.push(e.clone(), self.codes.code(i));
+            }
+        }
+        let dropped = self.len() - kept.len();
+        *self = kept;
+        dropped
+    }
+
     /// `n` random codes with ids `random/<i>`, classes in turn and one time a minute from
     /// 2003-12-21: an archive of any size for load tests and benchmarks, no images needed.
     pub fn random(n: usize, bits: usize, classes: Vec<String>, seed: u64) -> CodeIndex {

@@ -1,6 +1,7 @@
 //! Batch inference: preprocessed pixels in, hash-layer outputs and class probabilities out.
 
-use crate::model::{AuroraNet, ModelConfig};
+use crate::model::{AuroraNet, Features, ModelConfig};
+use crate::ood::Layer;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -38,6 +39,52 @@ pub fn encode_with_features(model: &AuroraNet, config: &ModelConfig, pixels: Vec
     let read = |t: Tensor<2>| t.into_data().try_into_vec_as::<f32>().expect("float data");
     let encoded = Encoded { hash: read(out.hash), probs: read(softmax(out.logits, 1)) };
     (encoded, read(fc7))
+}
+
+/// The activations out-of-domain scores use, read back, row-major per image.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Layers {
+    pub conv5: Vec<f32>,
+    pub fc7: Vec<f32>,
+    pub hash_logits: Vec<f32>,
+}
+
+impl Layers {
+    pub fn get(&self, layer: Layer) -> &[f32] {
+        match layer {
+            Layer::Conv5 => &self.conv5,
+            Layer::Fc7 => &self.fc7,
+            Layer::Hash => &self.hash_logits,
+        }
+    }
+
+    /// Values per image of `layer` for `config`'s network.
+    pub fn width(config: &ModelConfig, layer: Layer) -> usize {
+        match layer {
+            Layer::Conv5 => config.channels()[4],
+            Layer::Fc7 => config.fc_width,
+            Layer::Hash => config.bits,
+        }
+    }
+
+    pub fn extend(&mut self, other: Layers) {
+        self.conv5.extend(other.conv5);
+        self.fc7.extend(other.fc7);
+        self.hash_logits.extend(other.hash_logits);
+    }
+}
+
+/// [`encode`] plus the activations of [`Layers`] (synchronous readback).
+pub fn encode_layers(model: &AuroraNet, config: &ModelConfig, pixels: Vec<f32>, n: usize, device: &Device) -> (Encoded, Layers) {
+    let (hash, probs, f) = encode_tensors_with_features(model, config, pixels, n, device);
+    let read = |t: Tensor<2>| t.into_data().try_into_vec_as::<f32>().expect("float data");
+    (Encoded { hash: read(hash), probs: read(probs) }, Layers { conv5: read(f.conv5), fc7: read(f.fc7), hash_logits: read(f.hash_logits) })
+}
+
+/// The device-side half of [`encode_layers`], for callers that read back asynchronously.
+pub fn encode_tensors_with_features(model: &AuroraNet, config: &ModelConfig, pixels: Vec<f32>, n: usize, device: &Device) -> (Tensor<2>, Tensor<2>, Features) {
+    let (out, features) = model.forward_with_features(batch_tensor(pixels, n, config, device));
+    (out.hash, softmax(out.logits, 1), features)
 }
 
 /// conv5 feature maps of a batch (row-major `n × c × h × w`) and their `[c, h, w]`, for the

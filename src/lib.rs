@@ -8,7 +8,9 @@
 //! network I/O and has no UI: callers hand it bytes and get values back.
 
 pub mod data;
+pub mod answer;
 pub mod baselines;
+pub mod calibrate;
 pub mod export;
 pub mod hashing;
 pub mod index;
@@ -16,6 +18,7 @@ pub mod infer;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod ood;
 pub mod rng;
 #[cfg(feature = "train")]
 pub mod train;

@@ -24,7 +24,7 @@
 //! target bits found beforehand from the pair labels ([`crate::baselines::cnnh`]), the squared
 //! error averaged over bits and images.
 
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::CrossEntropyLoss;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -145,13 +145,21 @@ pub fn code_regression(hash: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
     (hash - targets).square().mean().reshape([1])
 }
 
-/// `μ·CE + λ·HashTerm` for one batch. `codes` (`[B, N]` target bits) is needed by, and only
-/// by, [`PairLoss::Cnnh`].
-pub fn hash_loss(logits: Tensor<2>, hash: Tensor<2>, labels: &[usize], codes: Option<Tensor<2>>, config: &LossConfig) -> LossParts {
+/// `μ·CE + λ·HashTerm` for one batch. `cross_entropy` carries the recipe's class weights and
+/// label smoothing (a plain `CrossEntropyLossConfig::new().init(..)` is the paper's eq. 5).
+/// `codes` (`[B, N]` target bits) is needed by, and only by, [`PairLoss::Cnnh`].
+pub fn hash_loss(
+    cross_entropy: &CrossEntropyLoss,
+    logits: Tensor<2>,
+    hash: Tensor<2>,
+    labels: &[usize],
+    codes: Option<Tensor<2>>,
+    config: &LossConfig,
+) -> LossParts {
     let device = logits.device();
     let targets: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
     let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [labels.len()]), &device);
-    let ce = CrossEntropyLossConfig::new().init(&device).forward(logits, targets);
+    let ce = cross_entropy.forward(logits, targets);
     let cl = if config.lambda != 0.0 && labels.len() >= 2 {
         match config.pair {
             PairLoss::Contrastive => contrastive(hash, labels, config.margin),

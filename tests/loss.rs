@@ -1,6 +1,7 @@
 //! The loss of eq. 4–6 against values computed by hand.
 
 use aurora_hash::loss::{LossConfig, PairLoss, contrastive, dpsh, dsh, hash_loss};
+use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Tensor, TensorData};
 
 fn scalar(t: Tensor<1>) -> f32 {
@@ -33,7 +34,7 @@ fn total_is_mu_ce_plus_lambda_contrastive() {
     // One dissimilar pair: d² = 0.25 + 0.64 = 0.89, margin 2 → ½(2 − 0.89) = 0.555.
     let cl = 0.5 * (2.0 - 0.89);
     let cfg = LossConfig { pair: PairLoss::Contrastive, mu: 0.5, lambda: 2.0, margin: 2.0 };
-    let parts = hash_loss(logits, h, &labels, None, &cfg);
+    let parts = hash_loss(&CrossEntropyLossConfig::new().init(&Device::flex()), logits, h, &labels, None, &cfg);
     assert!((scalar(parts.cross_entropy) - ce).abs() < 1e-5);
     assert!((scalar(parts.contrastive) - cl).abs() < 1e-5);
     assert!((scalar(parts.total) - (0.5 * ce + 2.0 * cl)).abs() < 1e-5);
@@ -44,7 +45,7 @@ fn lambda_zero_is_the_no_hash_loss_ablation() {
     let device = Device::flex();
     let h = Tensor::<2>::zeros([2, 4], &device);
     let logits = Tensor::<2>::zeros([2, 3], &device);
-    let parts = hash_loss(logits, h, &[0, 1], None, &LossConfig { pair: PairLoss::Contrastive, mu: 1.0, lambda: 0.0, margin: 1.0 });
+    let parts = hash_loss(&CrossEntropyLossConfig::new().init(&Device::flex()), logits, h, &[0, 1], None, &LossConfig { pair: PairLoss::Contrastive, mu: 1.0, lambda: 0.0, margin: 1.0 });
     assert_eq!(scalar(parts.contrastive), 0.0);
     assert!((scalar(parts.total) - 3f32.ln()).abs() < 1e-5);
 }

@@ -144,7 +144,7 @@ fn quad(d: &[f64], v: &[f64], m: usize) -> f64 {
 }
 
 /// Lower-triangular L with L Lᵀ = `a` (symmetric positive definite, `m × m`).
-fn cholesky(a: &[f64], m: usize) -> Vec<f64> {
+pub(crate) fn cholesky(a: &[f64], m: usize) -> Vec<f64> {
     let mut l = vec![0f64; m * m];
     for i in 0..m {
         for j in 0..=i {
@@ -156,7 +156,7 @@ fn cholesky(a: &[f64], m: usize) -> Vec<f64> {
 }
 
 /// Solves L x = b (`lower`) or Lᵀ x = b (not `lower`).
-fn triangular_solve(l: &[f64], b: &[f64], m: usize, lower: bool) -> Vec<f64> {
+pub(crate) fn triangular_solve(l: &[f64], b: &[f64], m: usize, lower: bool) -> Vec<f64> {
     let mut x = vec![0f64; m];
     if lower {
         for i in 0..m {

@@ -1,12 +1,15 @@
 //! Everything between an image file's bytes and the model's input tensor, plus the dataset
 //! bookkeeping that must be identical natively and in the browser: decoding with safety limits
-//! ([`decode`]), preprocessing ([`preprocess`]), time-block splits ([`split`]) and the built-in
+//! ([`decode`]), preprocessing ([`preprocess`]), augmentation ([`augment`]), time-block splits
+//! ([`split`]) and the evaluation protocols built on them ([`protocol`]), and the built-in
 //! synthetic all-sky generator ([`synthetic`]).
 //!
 //! Reading folders and files is the native tool's job; the library only sees bytes and names.
 
+pub mod augment;
 pub mod decode;
 pub mod preprocess;
+pub mod protocol;
 pub mod split;
 pub mod synthetic;
 

@@ -35,7 +35,7 @@ impl Preprocess {
         let resized = cropped.resize_exact(s, s, FilterType::Triangle);
         let n = self.size * self.size;
         let mut out = vec![0f32; self.channels * n];
-        let mask = self.mask();
+        let mask = self.sky_mask.then(|| self.mask());
         match self.channels {
             1 => {
                 let g = resized.to_luma8();
@@ -61,18 +61,17 @@ impl Preprocess {
         (x - self.mean) / self.std
     }
 
-    fn mask(&self) -> Option<Vec<bool>> {
-        self.sky_mask.then(|| {
-            let s = self.size as f32;
-            let c = (s - 1.0) / 2.0;
-            let r2 = (s / 2.0) * (s / 2.0);
-            (0..self.size * self.size)
-                .map(|i| {
-                    let (x, y) = ((i % self.size) as f32 - c, (i / self.size) as f32 - c);
-                    x * x + y * y <= r2
-                })
-                .collect()
-        })
+    /// Which pixels lie inside the sky circle (row-major), whether or not masking is on.
+    pub fn mask(&self) -> Vec<bool> {
+        let s = self.size as f32;
+        let c = (s - 1.0) / 2.0;
+        let r2 = (s / 2.0) * (s / 2.0);
+        (0..self.size * self.size)
+            .map(|i| {
+                let (x, y) = ((i % self.size) as f32 - c, (i / self.size) as f32 - c);
+                x * x + y * y <= r2
+            })
+            .collect()
     }
 }
 

@@ -53,12 +53,16 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// Splits `samples` with about `test_fraction` of them in the test set.
-///
-/// With timestamps on every sample, blocks of `block_seconds` go whole to one side; without,
-/// samples are shuffled with `seed` and cut (still grouped by class).
-pub fn split(samples: &[Sample], test_fraction: f64, block_seconds: i64, seed: u64) -> Split {
-    let timed = !samples.is_empty() && samples.iter().all(|s| s.timestamp.is_some());
+/// Whether every sample carries a time (then splits are by time block).
+fn is_timed(samples: &[Sample]) -> bool {
+    !samples.is_empty() && samples.iter().all(|s| s.timestamp.is_some())
+}
+
+/// The samples' blocks (positions), grouped by the block's majority label: one `Vec` of blocks
+/// per label, in label order (unlabelled blocks form their own group). With a time on every
+/// sample a block is `block_seconds` of frames; otherwise each sample is its own block.
+pub fn block_groups(samples: &[Sample], block_seconds: i64) -> Vec<Vec<Vec<usize>>> {
+    let timed = is_timed(samples);
     let mut blocks: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
     for (i, s) in samples.iter().enumerate() {
         let key = match s.timestamp {
@@ -67,7 +71,6 @@ pub fn split(samples: &[Sample], test_fraction: f64, block_seconds: i64, seed: u
         };
         blocks.entry(key).or_default().push(i);
     }
-    // Group blocks by majority label (unlabelled blocks form their own group).
     let mut groups: BTreeMap<Option<usize>, Vec<Vec<usize>>> = BTreeMap::new();
     for members in blocks.into_values() {
         let mut counts: BTreeMap<Option<usize>, usize> = BTreeMap::new();
@@ -77,12 +80,38 @@ pub fn split(samples: &[Sample], test_fraction: f64, block_seconds: i64, seed: u
         let major = counts.iter().max_by_key(|(l, c)| (**c, std::cmp::Reverse(**l))).map(|(l, _)| *l).unwrap();
         groups.entry(major).or_default().push(members);
     }
+    groups.into_values().collect()
+}
+
+/// How many of each group's samples to test: `fraction` of the whole, rounded once for the
+/// whole (so 25% of 40 is 10, not 4 × round(2.5) = 12) and shared out by largest remainder.
+fn apportion(sizes: &[usize], fraction: f64) -> Vec<usize> {
+    let total: usize = sizes.iter().sum();
+    let target = (total as f64 * fraction).round() as usize;
+    let exact: Vec<f64> = sizes.iter().map(|&n| n as f64 * fraction).collect();
+    let mut wants: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    // Largest remainder first; ties to the earlier group.
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    let short = target.saturating_sub(wants.iter().sum());
+    for &g in order.iter().take(short) {
+        wants[g] += 1;
+    }
+    wants
+}
+
+/// Splits `samples` with about `test_fraction` of them in the test set.
+///
+/// With timestamps on every sample, blocks of `block_seconds` go whole to one side; without,
+/// samples are shuffled with `seed` and cut (still grouped by class).
+pub fn split(samples: &[Sample], test_fraction: f64, block_seconds: i64, seed: u64) -> Split {
+    let timed = is_timed(samples);
+    let groups = block_groups(samples, block_seconds);
     let mut rng = Rng::new(seed);
     let (mut train, mut test) = (Vec::new(), Vec::new());
-    for (_, mut group_blocks) in groups {
+    let wants = apportion(&groups.iter().map(|g| g.iter().map(Vec::len).sum()).collect::<Vec<usize>>(), test_fraction);
+    for (mut group_blocks, want) in groups.into_iter().zip(wants) {
         rng.shuffle(&mut group_blocks);
-        let total: usize = group_blocks.iter().map(Vec::len).sum();
-        let want = (total as f64 * test_fraction).round() as usize;
         let mut taken = 0usize;
         let mut kept = 0usize;
         let n_blocks = group_blocks.len();
@@ -144,7 +173,7 @@ mod tests {
     fn untimed_split_is_random_but_covers_every_class() {
         let samples: Vec<Sample> = (0..40).map(|i| Sample::new(format!("img{i}.png"), Some(i % 4))).collect();
         let s = split(&samples, 0.25, 600, 1);
-        assert_eq!(s.test.len(), 12);
+        assert_eq!(s.test.len(), 10, "25% of 40 is 10");
         for c in 0..4 {
             assert!(s.test.iter().any(|&i| samples[i].label == Some(c)));
             assert!(s.train.iter().any(|&i| samples[i].label == Some(c)));

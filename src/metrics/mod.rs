@@ -5,6 +5,11 @@
 //! Relevance is "same class label". Rankings use the tie rule of [`crate::hashing`]
 //! (distance, then database position), so every figure here is reproducible exactly.
 
+mod classification;
+pub mod interval;
+
+pub use classification::{ClassificationReport, classification, mean_nll};
+
 use crate::hashing::CodeSet;
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +27,10 @@ pub struct RetrievalReport {
     pub top_k_precision: Vec<(usize, f64)>,
     pub queries: usize,
     pub database: usize,
+    /// Average precision of each query, in query order: what the bootstrap intervals and the
+    /// paired comparison of two models resample.
+    #[serde(default)]
+    pub ap: Vec<f64>,
 }
 
 /// One point of the precision–recall curve: everything within `radius` is retrieved.
@@ -74,12 +83,14 @@ pub fn retrieval(
     let mut rec_sum = vec![0.0f64; bits + 1];
     let mut topk_sum = vec![0.0f64; top_ks.len()];
     let mut relevant = Vec::with_capacity(database.len());
+    let mut ap = Vec::with_capacity(nq);
     for q in 0..nq {
         let ranking = database.rank_all(queries.code(q));
         relevant.clear();
         relevant.extend(ranking.iter().map(|h| db_labels[h.index] == query_labels[q]));
         let total_rel = relevant.iter().filter(|&&r| r).count();
-        map += average_precision(&relevant, relevant.len());
+        ap.push(average_precision(&relevant, relevant.len()));
+        map += ap[q];
         if let Some(k) = map_k {
             map_at += average_precision(&relevant, k);
         }
@@ -121,37 +132,7 @@ pub fn retrieval(
         top_k_precision: top_ks.iter().zip(topk_sum).map(|(&k, s)| (k, s / n)).collect(),
         queries: nq,
         database: database.len(),
-    }
-}
-
-/// Classification accuracy and the confusion matrix normalised by true class (each row sums
-/// to 1, or is all zero for a class with no samples), as in the paper's figure 5.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct ClassificationReport {
-    pub accuracy: f64,
-    /// `counts[true][predicted]`.
-    pub counts: Vec<Vec<usize>>,
-    pub normalised: Vec<Vec<f64>>,
-}
-
-pub fn classification(truth: &[usize], predicted: &[usize], classes: usize) -> ClassificationReport {
-    assert_eq!(truth.len(), predicted.len());
-    let mut counts = vec![vec![0usize; classes]; classes];
-    for (&t, &p) in truth.iter().zip(predicted) {
-        counts[t][p] += 1;
-    }
-    let correct: usize = (0..classes).map(|c| counts[c][c]).sum();
-    let normalised = counts
-        .iter()
-        .map(|row| {
-            let s: usize = row.iter().sum();
-            row.iter().map(|&v| if s == 0 { 0.0 } else { v as f64 / s as f64 }).collect()
-        })
-        .collect();
-    ClassificationReport {
-        accuracy: if truth.is_empty() { 0.0 } else { correct as f64 / truth.len() as f64 },
-        counts,
-        normalised,
+        ap,
     }
 }
 
@@ -192,14 +173,5 @@ mod tests {
         assert_eq!(report.pr_curve[1], PrPoint { radius: 1, precision: 2.0 / 3.0, recall: 2.0 / 3.0 });
         assert_eq!(report.pr_curve[2], PrPoint { radius: 2, precision: 0.75, recall: 1.0 });
         assert_eq!(report.pr_curve[4].recall, 1.0);
-    }
-
-    #[test]
-    fn confusion_is_row_normalised() {
-        let r = classification(&[0, 0, 1, 1, 1, 2], &[0, 1, 1, 1, 0, 2], 4);
-        assert!((r.accuracy - 4.0 / 6.0).abs() < 1e-12);
-        assert_eq!(r.counts[1], vec![1, 2, 0, 0]);
-        assert!((r.normalised[1][1] - 2.0 / 3.0).abs() < 1e-12);
-        assert_eq!(r.normalised[3], vec![0.0; 4]);
     }
 }

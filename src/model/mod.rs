@@ -93,6 +93,16 @@ pub struct AuroraNet {
     pub dropout: Dropout,
 }
 
+/// Intermediate activations of one forward pass, `[batch, …]` each.
+#[derive(Debug, Clone)]
+pub struct Features {
+    /// conv5 maps averaged over space, `[batch, c5]`.
+    pub conv5: Tensor<2>,
+    pub fc7: Tensor<2>,
+    /// The hash layer before its sigmoid, `[batch, bits]`.
+    pub hash_logits: Tensor<2>,
+}
+
 /// What one forward pass gives.
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -144,7 +154,10 @@ impl AuroraNet {
 
     /// The vector entering fc6: SPP + PMT, or the flattened last pool.
     pub fn pooled(&self, x: Tensor<4>) -> Tensor<2> {
-        let f = self.conv_features(x);
+        self.pool_conv5(self.conv_features(x))
+    }
+
+    fn pool_conv5(&self, f: Tensor<4>) -> Tensor<2> {
         match &self.pmt {
             Some(pmt) => {
                 let levels = spatial_pyramid_pool(f, &SPP_LEVELS);
@@ -156,9 +169,23 @@ impl AuroraNet {
 
     /// fc7 activations, `[batch, fc_width]` (the features LSH/ITQ baselines hash).
     pub fn fc7_features(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.pooled(x);
-        let x = self.dropout.forward(relu(self.fc6.forward(x)));
+        self.fc7_of(self.pooled(x))
+    }
+
+    fn fc7_of(&self, pooled: Tensor<2>) -> Tensor<2> {
+        let x = self.dropout.forward(relu(self.fc6.forward(pooled)));
         self.dropout.forward(relu(self.fc7.forward(x)))
+    }
+
+    /// One pass that keeps the activations out-of-domain scores use ([`crate::ood`]) beside
+    /// the outputs.
+    pub fn forward_with_features(&self, x: Tensor<4>) -> (Output, Features) {
+        let f = self.conv_features(x);
+        let conv5 = f.clone().mean_dim(3).mean_dim(2).flatten(1, 3);
+        let fc7 = self.fc7_of(self.pool_conv5(f));
+        let hash_logits = self.hash.forward(fc7.clone());
+        let h = sigmoid(hash_logits.clone());
+        (Output { logits: self.fc8.forward(h.clone()), hash: h }, Features { conv5, fc7, hash_logits })
     }
 
     /// `x`: `[batch, channels, size, size]`, preprocessed by [`crate::data::preprocess`].

@@ -1,47 +1,29 @@
-//! One optimisation step and batch inference, independent of where images come from and of
-//! how progress is shown or checkpoints are written (those are the native tool's).
+//! One optimisation step, independent of where images come from and of how progress is shown
+//! or checkpoints are written.
 
-use crate::loss::{LossConfig, hash_loss};
+use super::recipe::{Optimizer, TrainConfig};
+use super::sampler::{Balance, class_weights};
 use crate::infer::batch_tensor;
+use crate::loss::hash_loss;
 use crate::model::{AuroraNet, ModelConfig};
-use crate::rng::Rng;
+use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-/// Optimisation settings, saved in the run folder.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct TrainConfig {
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    pub weight_decay: f32,
-    pub seed: u64,
-    pub loss: LossConfig,
-    /// Mirror images east–west at random (an all-sky frame mirrored is still a valid frame of
-    /// the same class; so is a mirrored photo).
-    pub flip: bool,
-}
-
 impl TrainConfig {
-    pub fn new(bits: usize) -> Self {
-        Self {
-            epochs: 10,
-            batch_size: 32,
-            learning_rate: 1e-4,
-            weight_decay: 5e-4,
-            seed: 42,
-            loss: LossConfig::for_bits(bits),
-            flip: true,
-        }
-    }
-
     pub fn optimizer(&self) -> ModuleOptimizer {
-        AdamConfig::new()
-            .with_weight_decay(Some(WeightDecayConfig::new(self.weight_decay)))
-            .init()
+        let clip = self.grad_clip.map(GradientClippingConfig::Norm);
+        match self.optimizer {
+            Optimizer::Adam => AdamConfig::new()
+                .with_weight_decay(Some(WeightDecayConfig::new(self.weight_decay)))
+                .with_grad_clipping(clip)
+                .init(),
+            Optimizer::AdamW => AdamWConfig::new().with_weight_decay(self.weight_decay).with_grad_clipping(clip).init(),
+        }
     }
 }
 
@@ -60,37 +42,57 @@ pub struct Step {
     pub correct: usize,
 }
 
-/// A model being trained, with its optimiser. `device` must be an autodiff device.
+/// A model being trained, with its optimiser.
 pub struct Trainer {
     pub model: AuroraNet,
     pub optim: ModuleOptimizer,
     pub model_config: ModelConfig,
     pub config: TrainConfig,
+    /// The autodiff device the model trains on.
     pub device: Device,
+    /// The same device without autodiff, for inference during training (validation).
+    pub inference_device: Device,
+    cross_entropy: CrossEntropyLoss,
 }
 
 impl Trainer {
+    /// A freshly initialised model on `device` (any device: autodiff is added here).
     pub fn new(model_config: ModelConfig, config: TrainConfig, device: Device) -> Self {
+        let inference_device = device.clone();
         let device = device.autodiff();
         device.seed(config.seed);
         let model = AuroraNet::new(&model_config, &device);
-        Self { model, optim: config.optimizer(), model_config, config, device }
+        let cross_entropy = Self::cross_entropy(&config, None, &device);
+        Self { model, optim: config.optimizer(), model_config, config, device, inference_device, cross_entropy }
     }
 
-    /// One step on a batch. `pixels` holds the preprocessed images one after another
-    /// (`channels × size × size` each).
+    /// Sets the class weights of [`Balance::LossWeights`] from the training labels (other
+    /// recipes ignore them).
+    pub fn weigh_classes(&mut self, train_labels: &[usize]) {
+        let weights = (self.config.balance == Balance::LossWeights).then(|| class_weights(train_labels, self.model_config.num_classes));
+        self.cross_entropy = Self::cross_entropy(&self.config, weights, &self.device);
+    }
+
+    fn cross_entropy(config: &TrainConfig, weights: Option<Vec<f32>>, device: &Device) -> CrossEntropyLoss {
+        let smoothing = (config.label_smoothing > 0.0).then_some(config.label_smoothing);
+        CrossEntropyLossConfig::new().with_weights(weights).with_smoothing(smoothing).init(device)
+    }
+
+    /// One step at the recipe's peak learning rate (benchmarks and simple loops).
     pub fn step(&mut self, pixels: Vec<f32>, labels: &[usize]) -> Step {
-        self.step_with_codes(pixels, labels, None)
+        self.step_at(pixels, labels, None, self.config.learning_rate)
     }
 
-    /// One step with each image's target bits (`B × N`, 0/1), for CNNH's second stage.
-    pub fn step_with_codes(&mut self, pixels: Vec<f32>, labels: &[usize], codes: Option<Vec<f32>>) -> Step {
+    /// One step on a batch at learning rate `lr`. `pixels` holds the preprocessed images one
+    /// after another (`channels × size × size` each); `codes` each image's target bits
+    /// (`B × N`, 0/1), for CNNH's second stage only.
+    pub fn step_at(&mut self, pixels: Vec<f32>, labels: &[usize], codes: Option<Vec<f32>>, lr: f64) -> Step {
         let x = batch_tensor(pixels, labels.len(), &self.model_config, &self.device);
         let codes = codes.map(|c| Tensor::<2>::from_data(TensorData::new(c, [labels.len(), self.model_config.bits]), &self.device));
         let out = self.model.forward(x);
         let predicted = out.logits.clone().detach().argmax(1).into_data().try_into_vec_as::<i64>().expect("int data");
         let correct = predicted.iter().zip(labels).filter(|&(&p, &l)| p as usize == l).count();
-        let parts = hash_loss(out.logits, out.hash, labels, codes, &self.config.loss);
+        let parts = hash_loss(&self.cross_entropy, out.logits, out.hash, labels, codes, &self.config.loss);
         let loss = StepLoss {
             total: parts.total.clone().into_scalar::<f32>(),
             cross_entropy: parts.cross_entropy.into_scalar::<f32>(),
@@ -98,23 +100,13 @@ impl Trainer {
         };
         let grads = GradientsParams::from_grads(parts.total.backward(), &self.model);
         let model = self.model.clone();
-        self.model = self.optim.step(self.config.learning_rate, model, grads);
+        self.model = self.optim.step(lr, model, grads);
         Step { loss, correct }
     }
 
-    /// The model for inference: same weights, no autodiff, dropout off.
+    /// The model for inference: same weights, no autodiff, dropout off; on
+    /// [`Trainer::inference_device`].
     pub fn inference_model(&self) -> AuroraNet {
         self.model.valid()
     }
 }
-
-/// Shuffled batches of sample positions for one epoch; the order depends only on the seed and
-/// the epoch, so a resumed run sees the same batches it would have seen. Batches of one image
-/// are dropped (they have no pair for the contrastive loss).
-pub fn epoch_batches(n: usize, batch_size: usize, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..n).collect();
-    Rng::derive(seed, 0xE90C + epoch as u64).shuffle(&mut order);
-    order.chunks(batch_size.max(2)).filter(|c| c.len() >= 2).map(<[usize]>::to_vec).collect()
-}
-
-
