@@ -8,7 +8,9 @@ use aurora_hash::export::{
 };
 use aurora_hash::hashing::{CodeSet, code_to_hex, pack_code};
 use aurora_hash::index::{CodeIndex, Entry, thumb_path};
-use aurora_hash::infer::encode;
+use aurora_hash::answer::{Answer, ClassInfo, answer};
+use aurora_hash::infer::{Layers, encode, encode_layers};
+use aurora_hash::ood::Layer;
 use aurora_hash::model::AuroraNet;
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
@@ -39,7 +41,7 @@ pub fn export(a: &ExportArgs) -> Result<()> {
     let run = Run::at(&a.run);
     let config = run.config()?;
     let device = Device::flex();
-    let (model, ptr) = run.load_model(&config.model, &device)?;
+    let (model, ptr) = run.load_chosen_model(&config.model, &device)?;
     let weights = weights_to_bytes(&model, !a.f32)?;
     let bundle = BundleConfig {
         format: BUNDLE_FORMAT,
@@ -48,6 +50,8 @@ pub fn export(a: &ExportArgs) -> Result<()> {
         classes: config.classes.clone(),
         weights_dtype: if a.f32 { "f32" } else { "f16" }.into(),
         provenance: format!("{} after epoch {}", a.run.display(), ptr.epoch),
+        confidence: crate::posttrain::confidence(&run, &config)?,
+        class_info: ClassInfo::defaults(&config.classes),
     };
     let bundle_json = serde_json::to_vec_pretty(&bundle)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
@@ -187,6 +191,13 @@ fn list_in_manifest(index_path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(&manifest_path, &serde_json::to_vec_pretty(&manifest)?)
 }
 
+/// Writes an index (atomically) and lists it in the bundle's manifest when it sits in one.
+pub fn write_index(path: &Path, index: &CodeIndex) -> Result<()> {
+    let bytes = index.to_bytes();
+    write_atomic(path, &bytes)?;
+    list_in_manifest(path, &bytes)
+}
+
 /// An index inside a bundle folder that the bundle's manifest does not list as it is was made
 /// with other weights (the bundle was exported again since): its codes cannot be extended.
 fn stale_in_bundle(index_path: &Path) -> Result<bool> {
@@ -282,7 +293,9 @@ fn build(a: &IndexArgs) -> Result<()> {
             }
             pixels.extend(bundle.config.preprocess.apply(&img));
         }
-        let e = encode(&bundle.model, &bundle.config.model, pixels, chunk.len(), &bundle.device);
+        let mut e = encode(&bundle.model, &bundle.config.model, pixels, chunk.len(), &bundle.device);
+        // The probability an entry carries is the calibrated one, as `query` and the page show.
+        e.probs = aurora_hash::calibrate::apply(&e.probs, classes.len(), bundle.config.confidence.temperature);
         let predicted_all = predicted_classes(&e.probs, classes.len());
         for (k, p) in chunk.iter().enumerate() {
             let id = id_of(p);
@@ -361,43 +374,74 @@ pub fn query(a: &QueryArgs) -> Result<()> {
         ),
         None => None,
     };
+    let info = bundle.config.class_info();
+    let confidence = &bundle.config.confidence;
+    let layer = confidence.ood.as_ref().map_or(Layer::Conv5, |m| m.layer);
+    // An index entry whose class is beyond the bundle's is reported, not indexed into.
+    let class_name = |c: usize| classes.get(c).cloned().unwrap_or_else(|| format!("class {c} (not in the bundle)"));
     for image in &a.images {
         let img = read_image(image)?;
-        let e = encode(&bundle.model, &bundle.config.model, bundle.config.preprocess.apply(&img), 1, &bundle.device);
+        let (e, layers) = encode_layers(&bundle.model, &bundle.config.model, bundle.config.preprocess.apply(&img), 1, &bundle.device);
+        let said = answer(&e.probs, Layers::get(&layers, layer), confidence);
         let code = pack_code(&e.hash);
         let hits = index.codes.search(&code, a.k, a.radius.unwrap_or(u32::MAX), |i| filter.is_none_or(|c| index.entries[i].predicted == c));
-        let predicted = predicted_classes(&e.probs, classes.len())[0];
+        let predicted = said.class;
         if a.json {
+            let by_class = |p: &[f32]| classes.iter().zip(p).map(|(c, p)| (c.clone(), serde_json::json!(p))).collect::<serde_json::Map<String, serde_json::Value>>();
             let v = serde_json::json!({
                 "image": image.display().to_string(),
                 "predicted": classes[predicted],
-                "probabilities": classes.iter().zip(&e.probs).map(|(c, p)| (c.clone(), serde_json::json!(p))).collect::<serde_json::Map<String, serde_json::Value>>(),
+                "name": info[predicted].name,
+                "probabilities": by_class(&said.probabilities),
+                "raw_probabilities": by_class(&e.probs),
+                "temperature": confidence.temperature,
+                "ambiguous": said.ambiguous,
+                "runner_up": classes[said.runner_up],
+                "ood_score": said.ood_score,
+                "ood_threshold": said.ood_threshold,
+                "out_of_domain": said.out_of_domain,
+                "verdict": verdict(&said, &info),
                 "code": code_to_hex(&code),
                 "hash": e.hash,
                 "neighbours": hits.iter().map(|h| {
                     let en = &index.entries[h.index];
                     serde_json::json!({
-                        "id": en.id, "distance": h.distance, "predicted": classes[en.predicted as usize],
+                        "id": en.id, "distance": h.distance, "predicted": class_name(en.predicted as usize),
                         "probability": en.probability,
-                        "label": en.label.map(|l| classes[l as usize].clone()), "timestamp": en.timestamp,
+                        "label": en.label.map(|l| class_name(l as usize)), "timestamp": en.timestamp,
                     })
                 }).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string(&v)?);
         } else {
-            println!("{}: {} ({:.1}%)", image.display(), classes[predicted], e.probs[predicted] * 100.0);
-            for (c, p) in classes.iter().zip(&e.probs) {
-                println!("  {c:>10} {:5.1}%", p * 100.0);
+            println!("{}: {}", image.display(), verdict(&said, &info));
+            for (c, p) in info.iter().zip(&said.probabilities) {
+                println!("  {:>16} {:5.1}%", c.name, p * 100.0);
             }
             println!("nearest {} of {} archive images (Hamming distance of {bits}-bit codes):", hits.len(), index.len());
             for h in &hits {
                 let en = &index.entries[h.index];
-                let label = en.label.map_or(String::new(), |l| format!(", labelled {}", classes[l as usize]));
-                println!("  {:>3}  {}  ({}{label})", h.distance, en.id, classes[en.predicted as usize]);
+                let label = en.label.map_or(String::new(), |l| format!(", labelled {}", class_name(l as usize)));
+                println!("  {:>3}  {}  ({}{label})", h.distance, en.id, class_name(en.predicted as usize));
             }
         }
     }
     Ok(())
+}
+
+/// The sentence a person reads first, as the page words it: out of domain first, then "cannot
+/// tell" when the top two are close, else the class with its calibrated probability.
+fn verdict(a: &Answer, info: &[ClassInfo]) -> String {
+    let guess = if a.ambiguous {
+        format!("{} or {}: the model cannot tell ({:.0}% / {:.0}%)", info[a.class].name, info[a.runner_up].name, a.probabilities[a.class] * 100.0, a.probabilities[a.runner_up] * 100.0)
+    } else {
+        format!("{} ({:.0}%)", info[a.class].name, a.probabilities[a.class] * 100.0)
+    };
+    if a.out_of_domain {
+        format!("this does not look like an all-sky aurora frame like the ones this model learned from: the answer is a guess: {guess}")
+    } else {
+        guess
+    }
 }
 
 fn score(path: &Path, run: &Path) -> Result<()> {

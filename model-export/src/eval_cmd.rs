@@ -1,10 +1,12 @@
 //! `aurora-hash eval`: scores a trained run the way the paper does (section 3.1) and writes a
 //! report a person can read: JSON with every figure, SVG plots, and a summary on the terminal.
 
-use aurora_hash::infer::predicted_classes;
 use anyhow::{Result, bail};
+use aurora_hash::baselines::class_codes;
+use aurora_hash::calibrate::{self, Reliability};
 use aurora_hash::hashing::CodeSet;
-use aurora_hash::infer::{Encoded, encode, encode_with_features};
+use aurora_hash::infer::{Encoded, encode, encode_with_features, predicted_classes};
+use aurora_hash::metrics::interval::{Interval, RESAMPLES, block_bootstrap, groups_by_block, mean_of, paired_block_bootstrap};
 use aurora_hash::metrics::{self, ClassificationReport, RetrievalReport};
 use aurora_hash::model::{AuroraNet, ModelConfig};
 use burn::tensor::Device;
@@ -15,6 +17,7 @@ use std::time::Instant;
 use crate::dataset::{self, Listing};
 use crate::device::{self, Choice};
 use crate::plot;
+use crate::posttrain::{self, ECE_BINS};
 use crate::progress;
 use crate::run::{Run, RunConfig, SavedSplit, write_atomic, write_json};
 use crate::train_cmd::resolve_ids;
@@ -32,6 +35,52 @@ pub struct EvalArgs {
     pub batch: usize,
     #[arg(long, value_enum, default_value = "auto")]
     pub device: Choice,
+    /// Picture sets the model should call out of domain (folders, searched recursively): the
+    /// out-of-domain AUROC table against the test frames.
+    #[arg(long)]
+    pub ood: Vec<PathBuf>,
+    /// At most this many images of each --ood set (evenly spaced in name order).
+    #[arg(long, default_value_t = 500)]
+    pub ood_limit: usize,
+}
+
+/// Every headline figure with its 95 % interval over test time blocks.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct Intervals {
+    pub map: Interval,
+    pub accuracy: Interval,
+    pub balanced_accuracy: Interval,
+    /// Resampled units: test time blocks (or single images for data without times).
+    pub blocks: usize,
+    pub resamples: usize,
+}
+
+/// The trivial baseline beside the network: every image gets its predicted class's random
+/// code, so retrieval is the classifier seen through a class prior. The network's codes earn
+/// their keep only when they beat it.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct ClassCodeBaseline {
+    pub map: Interval,
+    /// Network MAP − class-code MAP, paired over the same resampled blocks.
+    pub network_minus_baseline: Interval,
+}
+
+/// Calibration on the test images: the raw softmax and after the run's temperature.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct CalibrationReport {
+    pub temperature: f32,
+    pub before: Reliability,
+    pub after: Reliability,
+}
+
+/// One query's outcome, for paired comparisons between runs (`aurora-hash compare`).
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct QueryOutcome {
+    pub id: String,
+    pub label: usize,
+    pub predicted: usize,
+    pub ap: f64,
+    pub timestamp: Option<i64>,
 }
 
 /// Everything `eval` measured, as written to `eval/report.json`.
@@ -52,6 +101,21 @@ pub struct EvalReport {
     pub device: String,
     pub encode_images_per_second: f64,
     pub mean_query_ms: f64,
+    /// Which checkpoint was scored: the best by validation, or the last one.
+    #[serde(default)]
+    pub checkpoint: String,
+    #[serde(default)]
+    pub intervals: Option<Intervals>,
+    #[serde(default)]
+    pub class_codes: Option<ClassCodeBaseline>,
+    #[serde(default)]
+    pub calibration: Option<CalibrationReport>,
+    #[serde(default)]
+    pub block_seconds: i64,
+    #[serde(default)]
+    pub queries: Vec<QueryOutcome>,
+    #[serde(default)]
+    pub ood: Option<crate::ood_eval::OodReport>,
 }
 
 /// The k of the top-k precision curves, up to the database's size.
@@ -126,6 +190,8 @@ pub struct Prepared {
     pub device_name: String,
     pub model: AuroraNet,
     pub epoch: usize,
+    /// Which checkpoint `model` is, in words.
+    pub checkpoint: String,
 }
 
 impl Prepared {
@@ -140,8 +206,9 @@ impl Prepared {
             bail!("the saved split has no queries or no database");
         }
         let (device, device_name) = device::select(choice)?;
-        let (model, ptr) = run.load_model(&config.model, &device)?;
-        Ok(Prepared { run, config, saved, listing, queries, database, device, device_name, model, epoch: ptr.epoch })
+        let (model, ptr) = run.load_chosen_model(&config.model, &device)?;
+        let chosen = if run.best()?.is_some() { "best by validation" } else { "last" };
+        Ok(Prepared { run, config, saved, listing, queries, database, device, device_name, model, epoch: ptr.epoch, checkpoint: format!("{chosen}: epoch {}", ptr.epoch) })
     }
 
     /// True labels of the samples at `which`.
@@ -151,11 +218,11 @@ impl Prepared {
 }
 
 pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
-    let Prepared { run, config, saved, listing, queries, database, device, device_name, model, epoch } = Prepared::open(&args.run, args.device)?;
+    let Prepared { run, config, saved, listing, queries, database, device, device_name, model, epoch, checkpoint } = Prepared::open(&args.run, args.device)?;
     let ModelConfig { bits, num_classes, .. } = config.model;
     let started = Instant::now();
-    let (q, _) = encode_all(&model, &config, &listing, &queries, &device, args.batch, "queries", false)?;
-    let (db, _) = encode_all(&model, &config, &listing, &database, &device, args.batch, "database", false)?;
+    let (q, q_layers) = posttrain::layers_of(&model, &config, &listing, &queries, &device, "queries")?;
+    let (db, db_layers) = posttrain::layers_of(&model, &config, &listing, &database, &device, "database")?;
     let encode_rate = (queries.len() + database.len()) as f64 / started.elapsed().as_secs_f64();
     let label = |v: &[usize]| -> Vec<usize> { v.iter().map(|&i| listing.samples[i].label.unwrap_or(usize::MAX)).collect() };
     let (q_labels, db_labels) = (label(&queries), label(&database));
@@ -167,6 +234,71 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
     let mean_query_ms = t.elapsed().as_secs_f64() * 1e3 / queries.len() as f64;
     let predicted = predicted_classes(&q.probs, num_classes);
     let classification = metrics::classification(&q_labels, &predicted, num_classes);
+
+    // Intervals: resample whole test time blocks.
+    let times: Vec<Option<i64>> = queries.iter().map(|&i| listing.samples[i].timestamp).collect();
+    let groups = groups_by_block(&times, config.block_seconds);
+    let seed = config.train.seed;
+    let correct: Vec<f64> = q_labels.iter().zip(&predicted).map(|(a, b)| f64::from(u8::from(a == b))).collect();
+    let balanced = |items: &[usize]| {
+        let t: Vec<usize> = items.iter().map(|&i| q_labels[i]).collect();
+        let p: Vec<usize> = items.iter().map(|&i| predicted[i]).collect();
+        metrics::classification(&t, &p, num_classes).balanced_accuracy
+    };
+    let intervals = Intervals {
+        map: block_bootstrap(&groups, RESAMPLES, seed, |it| mean_of(&retrieval.ap, it)),
+        accuracy: block_bootstrap(&groups, RESAMPLES, seed, |it| mean_of(&correct, it)),
+        balanced_accuracy: block_bootstrap(&groups, RESAMPLES, seed, balanced),
+        blocks: groups.len(),
+        resamples: RESAMPLES,
+    };
+    // The class-code baseline from the same predictions.
+    let db_predicted = predicted_classes(&db.probs, num_classes);
+    let cc = metrics::retrieval(
+        &class_codes(&predicted, num_classes, bits, 1),
+        &q_labels,
+        &class_codes(&db_predicted, num_classes, bits, 1),
+        &db_labels,
+        None,
+        &[],
+    );
+    let class_codes = ClassCodeBaseline {
+        map: block_bootstrap(&groups, RESAMPLES, seed, |it| mean_of(&cc.ap, it)),
+        network_minus_baseline: paired_block_bootstrap(&groups, RESAMPLES, seed, |it| mean_of(&retrieval.ap, it), |it| mean_of(&cc.ap, it)),
+    };
+    // Calibration on the test images, before and after the temperature fitted on validation.
+    let cal = posttrain::calibration(&run, &config, &listing, &saved, &device)?;
+    let calibration = CalibrationReport {
+        temperature: cal.temperature,
+        before: calibrate::reliability(&q.probs, &q_labels, num_classes, ECE_BINS),
+        after: calibrate::reliability(&calibrate::apply(&q.probs, num_classes, cal.temperature), &q_labels, num_classes, ECE_BINS),
+    };
+    // Out of domain: the shipped statistics, and the candidates measured on --ood sets.
+    let val = resolve_ids(&listing, &saved.validation)?;
+    let (_, val_layers) = posttrain::layers_of(&model, &config, &listing, &val, &device, "validation")?;
+    let (train_labels, train_layers) = if saved.database.is_none() {
+        (db_labels.clone(), db_layers)
+    } else {
+        let train = resolve_ids(&listing, &saved.train)?;
+        (label(&train), posttrain::layers_of(&model, &config, &listing, &train, &device, "training")?.1)
+    };
+    let shipped = posttrain::ood_from_layers(&run, &config, &listing, &saved, &train_layers, &val_layers)?;
+    let ood = crate::ood_eval::evaluate(
+        &model,
+        &config,
+        &device,
+        &shipped,
+        (&train_layers, &train_labels),
+        &val_layers,
+        (&q_layers, &q.probs),
+        &args.ood,
+        args.ood_limit,
+    )?;
+    let outcomes = queries
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| QueryOutcome { id: listing.samples[i].id.clone(), label: q_labels[k], predicted: predicted[k], ap: retrieval.ap[k], timestamp: times[k] })
+        .collect();
     let report = EvalReport {
         run: args.run.display().to_string(),
         arch: config.model.arch.name().to_string() + if config.model.spp_pmt { "" } else { " (no SPP_PMT)" },
@@ -188,6 +320,13 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
         device: device_name,
         encode_images_per_second: encode_rate,
         mean_query_ms,
+        checkpoint,
+        intervals: Some(intervals),
+        class_codes: Some(class_codes),
+        calibration: Some(calibration),
+        block_seconds: config.block_seconds,
+        queries: outcomes,
+        ood: Some(ood),
     };
     write_report(&run.dir.join("eval"), &report)?;
     Ok(report)
@@ -210,20 +349,52 @@ fn write_report(dir: &Path, r: &EvalReport) -> Result<()> {
         &r.classification.normalised,
     );
     write_atomic(&dir.join("confusion.svg"), svg.as_bytes())?;
+    if let Some(c) = &r.calibration {
+        let svg = plot::reliability(&format!("Reliability on the test images (T = {:.2})", c.temperature), &c.before, &c.after);
+        write_atomic(&dir.join("reliability.svg"), svg.as_bytes())?;
+    }
     Ok(())
 }
 
 pub fn print_summary(r: &EvalReport, dir: &Path) {
-    println!("{} ({} bits, {} px, {} epochs) on {}", r.arch, r.bits, r.input_size, r.epochs_trained, r.data);
+    println!("{} ({} bits, {} px, {}) on {}", r.arch, r.bits, r.input_size, if r.checkpoint.is_empty() { format!("{} epochs", r.epochs_trained) } else { r.checkpoint.clone() }, r.data);
     println!("split: {}", r.split);
     println!("protocol: {}", r.protocol);
-    println!("MAP        {:.4}", r.retrieval.map);
-    if let Some((k, m)) = r.retrieval.map_at_k {
-        println!("MAP@{k:<6} {m:.4}");
+    let iv = |i: Option<&Interval>, v: f64| i.map_or(format!("{v:.4}"), |i| i.display());
+    let ints = r.intervals.as_ref();
+    if let Some(i) = ints {
+        println!("(95% intervals: bootstrap over {} test blocks, {} resamples)", i.blocks, i.resamples);
     }
-    println!("accuracy   {:.4}", r.classification.accuracy);
+    println!("MAP                {}", iv(ints.map(|i| &i.map), r.retrieval.map));
+    if let Some((k, m)) = r.retrieval.map_at_k {
+        println!("MAP@{k:<14} {m:.4}");
+    }
+    println!("accuracy           {}", iv(ints.map(|i| &i.accuracy), r.classification.accuracy));
+    println!("balanced accuracy  {}", iv(ints.map(|i| &i.balanced_accuracy), r.classification.balanced_accuracy));
+    if let Some(c) = &r.class_codes {
+        println!("class-code baseline MAP {} (network − baseline {})", c.map.display(), c.network_minus_baseline.display());
+    }
+    if let Some(c) = &r.calibration {
+        println!("calibration (test, {ECE_BINS} bins): ECE {:.4} raw → {:.4} at T = {:.2} (fitted on validation)", c.before.ece, c.after.ece, c.temperature);
+    }
+    if let Some(o) = &r.ood {
+        println!("out of domain: {} (threshold {:.1}: {:.1}% of the test frames flagged)", o.shipped, o.threshold, o.test_flagged * 100.0);
+        if let Some(first) = o.rows.first() {
+            println!("  AUROC against the test frames ({}):", first.auroc.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(" | "));
+        }
+        for row in &o.rows {
+            println!(
+                "  {:<48} {:>5} images  {}  flagged {:.1}%",
+                row.set,
+                row.images,
+                row.auroc.iter().map(|(_, a)| format!("{a:.3}")).collect::<Vec<_>>().join("  "),
+                row.flagged * 100.0
+            );
+        }
+    }
     let top: Vec<String> = r.retrieval.top_k_precision.iter().take(5).map(|(k, p)| format!("P@{k} {p:.3}")).collect();
-    println!("top-k      {}", top.join(", "));
+    println!("top-k              {}", top.join(", "));
+    println!("recall per class   {}", r.classes.iter().zip(&r.classification.recall).map(|(c, v)| format!("{c} {v:.3}")).collect::<Vec<_>>().join(", "));
     println!("confusion (rows: true class, normalised):");
     let w = r.classes.iter().map(String::len).max().unwrap_or(5).max(5);
     println!("  {:w$}  {}", "", r.classes.iter().map(|c| format!("{c:>w$}")).collect::<Vec<_>>().join(" "));
@@ -231,7 +402,9 @@ pub fn print_summary(r: &EvalReport, dir: &Path) {
         println!("  {c:>w$}  {}", row.iter().map(|v| format!("{v:>w$.3}")).collect::<Vec<_>>().join(" "));
     }
     println!("encoding {:.1} img/s on {}; search {:.3} ms per query (full ranking + metrics)", r.encode_images_per_second, r.device, r.mean_query_ms);
-    for f in ["report.json", "pr.svg", "topk.svg", "confusion.svg"] {
-        println!("wrote {}", dir.join(f).display());
+    for f in ["report.json", "pr.svg", "topk.svg", "confusion.svg", "reliability.svg"] {
+        if dir.join(f).exists() {
+            println!("wrote {}", dir.join(f).display());
+        }
     }
 }

@@ -5,15 +5,22 @@
 mod baselines_cmd;
 mod bench;
 mod bundle_cmd;
+mod compare_cmd;
 mod dataset;
 mod device;
 mod eval_cmd;
 mod generate;
+mod ood_eval;
+mod out_folder;
 mod plot;
+mod posttrain;
 mod progress;
+mod pseudo_labels;
+mod repeat_cmd;
 mod reproduce;
 mod run;
 mod serve;
+mod sheet;
 mod site;
 mod train_cmd;
 
@@ -44,6 +51,10 @@ enum Command {
     /// MAP of the training-free hashing baselines (LSH, ITQ on fc7; one code per class)
     /// beside the run's own codes, on the run's split (the paper's Table 6).
     Baselines(baselines_cmd::BaselinesArgs),
+    /// Paired comparison of two evaluated runs on the same test images (B − A, with intervals).
+    Compare(compare_cmd::CompareArgs),
+    /// Train and evaluate the same settings over block-wise folds and/or seeds: mean ± sd.
+    Repeat(repeat_cmd::RepeatArgs),
     /// Write the bundle the browser loads: f16 weights, configuration, manifest with checksums.
     Export(bundle_cmd::ExportArgs),
     /// Build or merge packed code indexes of image archives.
@@ -106,6 +117,8 @@ fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Bench(a) => bench::bench(&a),
+        Command::Compare(a) => compare_cmd::compare(&a),
+        Command::Repeat(a) => repeat_cmd::repeat(&a),
         Command::Baselines(a) => baselines_cmd::baselines(&a),
         Command::Export(a) => bundle_cmd::export(&a),
         Command::Index(c) => bundle_cmd::index(&c),
@@ -116,19 +129,6 @@ fn dispatch(command: Command) -> Result<()> {
     }
 }
 
-/// `train` with settings given as command-line words (the demo's and reproduce's runs).
-pub fn train_from_args(args: &[String]) -> Result<()> {
-    let words = ["aurora-hash".to_string(), "train".to_string()].into_iter().chain(args.iter().cloned());
-    // A later setting overrides an earlier one, so callers (reproduce's --train-args) can change
-    // the defaults they prepend.
-    let cmd = <Cli as clap::CommandFactory>::command().mut_subcommand("train", |c| c.args_override_self(true));
-    let matches = cmd.try_get_matches_from(words)?;
-    let Cli { command: Command::Train(train_args) } = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)? else {
-        unreachable!("parsed as train")
-    };
-    train_cmd::train(&train_args)
-}
-
 /// The README's main command: a small Im-AlexNet-SP on synthetic frames, end to end, in a few
 /// minutes on two CPU cores, ending with the browser page served on localhost.
 fn demo(a: &DemoArgs) -> Result<()> {
@@ -137,37 +137,23 @@ fn demo(a: &DemoArgs) -> Result<()> {
     if resume {
         eprintln!("{} exists: continuing it", run.display());
     }
-    let mut args = vec![
-        "train".to_string(),
-        "--data".to_string(),
-        format!("synthetic:{}", a.per_class),
-        "--run".into(),
-        run.display().to_string(),
-        "--size".into(),
-        "64".into(),
-        "--width".into(),
-        "0.25".into(),
-        "--fc".into(),
-        "256".into(),
-        "--bits".into(),
-        "48".into(),
-        "--epochs".into(),
-        a.epochs.to_string(),
-        "--batch".into(),
-        "32".into(),
-        "--lr".into(),
-        "3e-4".into(),
+    // A small network that learns the synthetic classes in about a minute on two cores.
+    let settings = train_cmd::TrainArgs {
+        data: dataset::Source::Synthetic { per_class: a.per_class, size: 128, seed: 2020 },
+        run: run.clone(),
+        resume,
+        size: 64,
+        width: 0.25,
+        fc: Some(256),
+        bits: 48,
+        epochs: Some(a.epochs),
         // A network this narrow learns slowly behind dropout; the full-size one keeps 0.5.
-        "--dropout".into(),
-        "0".into(),
-        "--device".into(),
-        format!("{:?}", a.device).to_lowercase(),
-    ];
-    if resume {
-        args.push("--resume".into());
-    }
-    train_from_args(&args[1..])?;
-    let eval_args = eval_cmd::EvalArgs { run: run.clone(), map_at: Some(100), batch: 64, device: a.device };
+        dropout: 0.0,
+        device: a.device,
+        ..train_cmd::TrainArgs::default()
+    };
+    train_cmd::train(&settings)?;
+    let eval_args = eval_cmd::EvalArgs { run: run.clone(), map_at: Some(100), batch: 64, device: a.device, ood: Vec::new(), ood_limit: 500 };
     let r = eval_cmd::eval(&eval_args)?;
     eval_cmd::print_summary(&r, &run.join("eval"));
 

@@ -124,3 +124,17 @@ pub fn confusion(title: &str, classes: &[String], normalised: &[Vec<f64>]) -> St
     s.push_str("</svg>\n");
     s
 }
+
+/// A reliability diagram: accuracy against stated confidence for each non-empty bin, raw and
+/// calibrated, beside the diagonal a calibrated model follows.
+pub fn reliability(title: &str, before: &aurora_hash::calibrate::Reliability, after: &aurora_hash::calibrate::Reliability) -> String {
+    let points = |r: &aurora_hash::calibrate::Reliability| -> Vec<(f64, f64)> {
+        r.bins.iter().filter(|b| b.count > 0).map(|b| (b.confidence, b.accuracy)).collect()
+    };
+    let series = [
+        ("perfectly calibrated".to_string(), vec![(0.0, 0.0), (1.0, 1.0)]),
+        (format!("softmax (ECE {:.3})", before.ece), points(before)),
+        (format!("calibrated (ECE {:.3})", after.ece), points(after)),
+    ];
+    lines(title, "stated confidence (top class)", "accuracy", &series, (0.0, 1.0), (0.0, 1.0), false)
+}

@@ -21,13 +21,14 @@ use crate::baselines_cmd::{self, BaselinesArgs, Row};
 use crate::plot;
 use crate::device::Choice;
 use crate::eval_cmd::{self, EvalArgs, EvalReport};
+use crate::train_cmd;
 use crate::run::write_atomic;
 
 #[derive(clap::Args, Debug)]
 pub struct ReproduceArgs {
     /// Dataset (as for `train`): the YRS frames, CIFAR-10 with `--split cifar10-1`, or synthetic.
-    #[arg(long, default_value = "../shared/data/yrs/labeled")]
-    pub data: String,
+    #[arg(long, default_value = "../shared/data/yrs/labeled", value_parser = train_cmd::parse_source)]
+    pub data: crate::dataset::Source,
     /// Folder for the runs and RESULTS.md.
     #[arg(long, default_value = "runs/reproduce")]
     pub out: PathBuf,
@@ -72,33 +73,32 @@ struct Done {
 pub fn reproduce(a: &ReproduceArgs) -> Result<()> {
     let started = Instant::now();
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
-    let epochs = a.epochs.unwrap_or(if a.quick { 3 } else { 40 });
+    let epochs = a.epochs.or(a.quick.then_some(3));
     let bits: Vec<usize> = if a.quick { vec![12, 48] } else { BITS.to_vec() };
-    let common: Vec<String> = if a.quick {
-        "--size 64 --width 0.125 --fc 64 --batch 16 --lr 1e-3 --dropout 0".split(' ').map(String::from).collect()
+    // The mode's settings, then the user's `--train-args` on top (they override the mode's).
+    let mut base = train_cmd::TrainArgs { data: a.data.clone(), epochs, device: a.device, ..train_cmd::TrainArgs::default() };
+    if a.quick {
+        (base.size, base.width, base.fc, base.batch, base.lr, base.dropout) = (64, 0.125, Some(64), Some(16), Some(1e-3), 0.0);
     } else {
-        "--size 64 --width 0.5 --batch 16 --lr 3e-4 --dropout 0.2".split(' ').map(String::from).collect()
-    };
+        (base.size, base.width) = (96, 1.0);
+    }
     let extra: Vec<String> = a.train_args.split_whitespace().map(String::from).collect();
-    let run = |name: &str, settings: &[&str]| -> Result<Done> {
+    train_cmd::override_from_words(&mut base, &extra)?;
+    let settings_line = base.describe();
+    let run = |name: &str, change: &dyn Fn(&mut train_cmd::TrainArgs)| -> Result<Done> {
         let dir = a.out.join(name);
-        let mut args: Vec<String> = vec!["--data".into(), a.data.clone(), "--run".into(), dir.display().to_string(), "--epochs".into(), epochs.to_string()];
-        args.extend(common.iter().cloned());
-        args.extend(settings.iter().map(|s| s.to_string()));
-        args.extend(extra.iter().cloned());
-        args.extend(["--device".into(), format!("{:?}", a.device).to_lowercase()]);
-        if dir.join("run.json").exists() {
-            args.push("--resume".into());
-        }
+        let mut settings = train_cmd::TrainArgs { run: dir.clone(), resume: dir.join("run.json").exists(), ..base.clone() };
+        change(&mut settings);
         eprintln!("== {name}");
-        crate::train_from_args(&args)?;
+        train_cmd::train(&settings)?;
         let config = crate::run::Run::at(&dir).config()?;
-        // A finished run already evaluated at its last epoch keeps its report: resuming a
-        // reproduction then costs nothing for the runs it has.
+        // A finished run already evaluated at its chosen checkpoint keeps its report: resuming
+        // a reproduction then costs nothing for the runs it has.
         let saved: Option<EvalReport> = std::fs::read(dir.join("eval/report.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let chosen = crate::run::Run::at(&dir).best()?.map(|p| p.epoch);
         let report = match saved {
-            Some(r) if r.epochs_trained == config.train.epochs => r,
-            _ => eval_cmd::eval(&EvalArgs { run: dir.clone(), map_at: None, batch: 64, device: a.device })?,
+            Some(r) if r.intervals.is_some() && Some(r.epochs_trained) == chosen => r,
+            _ => eval_cmd::eval(&EvalArgs { run: dir.clone(), map_at: None, batch: 64, device: a.device, ood: Vec::new(), ood_limit: 500 })?,
         };
         Ok(Done { report, train_minutes: train_minutes(&dir)?, params_mb: params_mb(&config.model) })
     };
@@ -106,18 +106,28 @@ pub fn reproduce(a: &ReproduceArgs) -> Result<()> {
     let mut grid: Vec<(Arch, usize, Done)> = Vec::new();
     for arch in [Arch::Alexnet, Arch::AlexnetSp, Arch::ImAlexnetSp] {
         for &b in &bits {
-            let done = run(&format!("{}-{b}", arch.name()), &["--arch", arch.name(), "--bits", &b.to_string()])?;
+            let done = run(&format!("{}-{b}", arch.name()), &|s| {
+                s.arch = arch;
+                s.bits = b;
+            })?;
             grid.push((arch, b, done));
         }
     }
     // The paper's Tables 1–2 use AlexNet's convolutions (their "with" rows equal Table 3's
     // AlexNet and AlexNet-SP at 48 bits); the same ablations on Im-AlexNet-SP come beside them.
-    let alexnet_no_hash = run("alexnet-48-no-hash-loss", &["--arch", "alexnet", "--bits", "48", "--lambda", "0"])?;
-    let no_hash = run("im-alexnet-sp-48-no-hash-loss", &["--bits", "48", "--lambda", "0"])?;
-    let no_spp = run("im-alexnet-sp-48-no-spp-pmt", &["--bits", "48", "--no-spp-pmt"])?;
-    let dsh = run("dsh-48", &["--bits", "48", "--pair-loss", "dsh", "--mu", "0", "--lambda", "1"])?;
-    let dpsh = run("dpsh-48", &["--bits", "48", "--pair-loss", "dpsh", "--mu", "0", "--lambda", "1"])?;
-    let cnnh = run("cnnh-48", &["--bits", "48", "--pair-loss", "cnnh", "--mu", "0", "--lambda", "1"])?;
+    use train_cmd::PairLossArg;
+    let alone = |pair: PairLossArg| {
+        move |s: &mut train_cmd::TrainArgs| {
+            s.bits = 48;
+            (s.pair_loss, s.mu, s.lambda) = (pair, 0.0, 1.0);
+        }
+    };
+    let alexnet_no_hash = run("alexnet-48-no-hash-loss", &|s| (s.arch, s.bits, s.lambda) = (Arch::Alexnet, 48, 0.0))?;
+    let no_hash = run("im-alexnet-sp-48-no-hash-loss", &|s| (s.bits, s.lambda) = (48, 0.0))?;
+    let no_spp = run("im-alexnet-sp-48-no-spp-pmt", &|s| (s.bits, s.no_spp_pmt) = (48, true))?;
+    let dsh = run("dsh-48", &alone(PairLossArg::Dsh))?;
+    let dpsh = run("dpsh-48", &alone(PairLossArg::Dpsh))?;
+    let cnnh = run("cnnh-48", &alone(PairLossArg::Cnnh))?;
     let main = a.out.join("im-alexnet-sp-48");
     // Always recomputed (minutes): a baselines file from an older tool may lack methods.
     baselines_cmd::baselines(&BaselinesArgs { run: main.clone(), bits: bits.clone(), batch: 64, seed: 1, device: a.device })?;
@@ -130,7 +140,7 @@ pub fn reproduce(a: &ReproduceArgs) -> Result<()> {
     let _ = writeln!(md, "# Reproducing Chen, Peng & Gan (2020) with aurora-hash\n");
     let _ = writeln!(
         md,
-        "Written by `aurora-hash reproduce{}` on {} (this invocation: {:.1} min; runs finished by an earlier one are reused, and each run's own training time is in Tables 3–4).\n\n## Protocol of every number\n\n- data: {}\n- split: {}\n- {}\n- MAP over the whole ranked database; ranking by {}\n- settings of every run: `{} --epochs {epochs}` (a later setting overrides an earlier one) plus the run's own (below); each run folder holds its `run.json`, `metrics.jsonl` and `eval/report.json`\n{}",
+        "Written by `aurora-hash reproduce{}` on {} (this invocation: {:.1} min; runs finished by an earlier one are reused, and each run's own training time is in Tables 3–4).\n\n## Protocol of every number\n\n- data: {}\n- split: {}\n- {}\n- MAP over the whole ranked database; ranking by {}\n- settings of every run: `{}` plus the run's own (below); each run folder holds its `run.json`, `metrics.jsonl` and `eval/report.json`\n{}",
         if a.quick { " --quick" } else { "" },
         r0.device,
         started.elapsed().as_secs_f64() / 60.0,
@@ -138,10 +148,10 @@ pub fn reproduce(a: &ReproduceArgs) -> Result<()> {
         r0.split,
         r0.protocol,
         r0.tie_rule,
-        common.iter().chain(&extra).cloned().collect::<Vec<_>>().join(" "),
+        settings_line,
         if a.quick { "- **quick mode**: small networks and few epochs; these figures check the pipeline, not the paper\n" } else { "" }
     );
-    if a.data.to_lowercase().contains("cifar") {
+    if a.data.describe().to_lowercase().contains("cifar") {
         md.push_str("- CIFAR-10 here is the JPEG q75 copy in `../shared/data/cifar10`, not the original lossless images: its figures are not directly comparable with published CIFAR-10 numbers\n");
     }
     let at48 = |arch: Arch| &grid.iter().find(|(ar, b, _)| *ar == arch && *b == 48).expect("48-bit runs").2;

@@ -5,8 +5,13 @@
 //!   run.json            RunConfig: model, training, preprocessing, data source, classes
 //!   split.json          the train/test split, by sample id
 //!   metrics.jsonl       one JSON object per finished epoch
+//!   augmentations.png   a contact sheet: training frames and augmented copies of them
 //!   checkpoint.json     {"epoch": K, "dir": "checkpoint-K"}: the latest complete checkpoint
-//!   checkpoint-K/       model.bpk (weights, burnpack f32) and optim.bpk (Adam state)
+//!   checkpoint-K/       model.bpk (weights, burnpack f32), optim.bpk (optimiser state) and
+//!                       progress.json (best epoch so far, early-stopping count)
+//!   best.json           {"epoch": K, "dir": "best-K"}: the model with the best validation score
+//!   best-K/             model.bpk: what `eval`, `export` and `site` use
+//!   pseudo.json         pseudo-labelled frames added to the training images, when used
 //!   eval/               report.json, pr.svg, topk.svg, confusion.svg, map_bits.svg
 //! ```
 //!
@@ -17,7 +22,7 @@
 use anyhow::{Context, Result, bail};
 use aurora_hash::data::preprocess::Preprocess;
 use aurora_hash::model::{AuroraNet, ModelConfig};
-use aurora_hash::train::TrainConfig;
+use aurora_hash::train::{EpochRecord, Progress, TrainConfig};
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -37,6 +42,9 @@ pub struct RunConfig {
     pub classes: Vec<String>,
     pub test_fraction: f64,
     pub block_seconds: i64,
+    /// Share of the training part held out (by block) for validation.
+    #[serde(default)]
+    pub validation_fraction: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -46,6 +54,10 @@ pub struct SavedSplit {
     pub train: Vec<String>,
     /// Held-out images: the queries of retrieval and the test set of classification.
     pub test: Vec<String>,
+    /// Validation images (whole time blocks of the training part): every choice of the run
+    /// is made on them. Runs made before validation existed have none.
+    #[serde(default)]
+    pub validation: Vec<String>,
     /// The retrieval database when it is not the training set (cifar10-1: all but the queries).
     #[serde(default)]
     pub database: Option<Vec<String>>,
@@ -57,15 +69,11 @@ pub struct CheckpointPointer {
     pub dir: String,
 }
 
+/// One line of metrics.jsonl: the epoch's record and the device it ran on.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpochMetrics {
-    pub epoch: usize,
-    pub loss: f32,
-    pub cross_entropy: f32,
-    pub contrastive: f32,
-    pub train_accuracy: f32,
-    pub seconds: f64,
-    pub images_per_second: f64,
+    #[serde(flatten)]
+    pub record: EpochRecord,
     pub device: String,
 }
 
@@ -136,17 +144,23 @@ impl Run {
         read_json(&p).map(Some)
     }
 
-    /// Saves model and optimiser for `epoch`, then points `checkpoint.json` at them and removes
-    /// the previous checkpoint.
-    pub fn save_checkpoint(&self, epoch: usize, model: &AuroraNet, optim: &ModuleOptimizer) -> Result<()> {
+    /// Saves model, optimiser and progress for `epoch`, then points `checkpoint.json` at them
+    /// and removes the previous checkpoint. With `best`, the model is also kept as the best one
+    /// (`best.json` → `best-K/`), replacing the previous best.
+    pub fn save_checkpoint(&self, epoch: usize, model: &AuroraNet, optim: &ModuleOptimizer, progress: &Progress, best: bool) -> Result<()> {
         let name = format!("checkpoint-{epoch}");
         let tmp = self.dir.join(format!(".{name}.tmp"));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp)?;
         }
         std::fs::create_dir_all(&tmp)?;
-        save_model(model, &tmp.join("model.bpk"))?;
+        let weights = aurora_hash::export::weights_to_bytes(model, false)?;
+        write_atomic(&tmp.join("model.bpk"), &weights)?;
         optim.save(tmp.join("optim.bpk")).map_err(|e| anyhow::anyhow!("cannot save optimiser state: {e:?}"))?;
+        write_json(&tmp.join("progress.json"), progress)?;
+        if best {
+            self.save_best(epoch, &weights)?;
+        }
         let dir = self.dir.join(&name);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
@@ -158,6 +172,47 @@ impl Run {
             let _ = std::fs::remove_dir_all(self.dir.join(prev.dir));
         }
         Ok(())
+    }
+
+    /// `best-K/model.bpk`, complete before `best.json` points at it.
+    fn save_best(&self, epoch: usize, weights: &[u8]) -> Result<()> {
+        let name = format!("best-{epoch}");
+        let dir = self.dir.join(&name);
+        std::fs::create_dir_all(&dir)?;
+        write_atomic(&dir.join("model.bpk"), weights)?;
+        let previous = self.best()?;
+        write_json(&self.dir.join("best.json"), &CheckpointPointer { epoch, dir: name.clone() })?;
+        if let Some(prev) = previous.filter(|p| p.dir != name) {
+            let _ = std::fs::remove_dir_all(self.dir.join(prev.dir));
+        }
+        Ok(())
+    }
+
+    pub fn best(&self) -> Result<Option<CheckpointPointer>> {
+        let p = self.dir.join("best.json");
+        if !p.exists() {
+            return Ok(None);
+        }
+        read_json(&p).map(Some)
+    }
+
+    /// The training state saved with the latest checkpoint (runs made before it was saved:
+    /// reconstructed from the epoch count).
+    pub fn progress(&self, ptr: &CheckpointPointer) -> Result<Progress> {
+        let path = self.dir.join(&ptr.dir).join("progress.json");
+        if path.exists() {
+            return read_json(&path);
+        }
+        Ok(Progress { epochs_done: ptr.epoch, best_epoch: Some(ptr.epoch), ..Progress::default() })
+    }
+
+    /// The model a user gets from this run: the best checkpoint by validation, or the latest
+    /// one for runs without validation. Returns the model and the epoch it is from.
+    pub fn load_chosen_model(&self, config: &ModelConfig, device: &Device) -> Result<(AuroraNet, CheckpointPointer)> {
+        match self.best()? {
+            Some(ptr) => Ok((load_model(config, &self.dir.join(&ptr.dir).join("model.bpk"), device)?, ptr)),
+            None => self.load_model(config, device),
+        }
     }
 
     /// The model of the latest checkpoint on `device`.
@@ -177,7 +232,7 @@ impl Run {
         // but before its checkpoint landed).
         text = text
             .lines()
-            .filter(|l| serde_json::from_str::<EpochMetrics>(l).is_ok_and(|old| old.epoch < m.epoch))
+            .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok_and(|old| old["epoch"].as_u64().is_some_and(|e| (e as usize) < m.record.epoch)))
             .map(|l| format!("{l}\n"))
             .collect();
         text.push_str(&serde_json::to_string(m)?);
@@ -186,12 +241,7 @@ impl Run {
     }
 }
 
-/// Checkpoint weights are f32 burnpack, written by the same code as a bundle's.
-pub fn save_model(model: &AuroraNet, path: &Path) -> Result<()> {
-    let bytes = aurora_hash::export::weights_to_bytes(model, false)?;
-    write_atomic(path, &bytes)
-}
-
+/// Checkpoint weights are f32 burnpack, written and read by the same code as a bundle's.
 pub fn load_model(config: &ModelConfig, path: &Path, device: &Device) -> Result<AuroraNet> {
     let bytes = std::fs::read(path).with_context(|| format!("weights file {} is missing or unreadable", path.display()))?;
     aurora_hash::export::model_from_bytes(config, bytes, device).with_context(|| format!("{}", path.display()))

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use crate::bundle_cmd::{self, ExportArgs, IndexArgs, IndexCommand};
 use crate::device::Choice;
+use crate::out_folder::{OutFolder, check_replace};
 use crate::run::write_atomic;
 
 #[derive(clap::Args, Debug)]
@@ -56,35 +57,29 @@ pub struct SiteArgs {
     /// becomes unresponsive; publish a site instead).
     #[arg(long, default_value_t = 120.0)]
     pub max_single_mb: f64,
+    /// Write into a folder that holds files this tool did not write (files of the same names
+    /// are replaced; nothing else is removed), or replace a --single-file it did not write.
+    #[arg(long)]
+    pub force: bool,
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
     #[arg(long, value_enum, default_value = "auto")]
     pub device: Choice,
 }
 
-/// Counts of what a (re)build did, printed at the end.
-#[derive(Default)]
-struct Written {
-    written: usize,
-    unchanged: usize,
-    removed: usize,
+/// What one file of the site is made from.
+enum Source {
+    Bytes(Vec<u8>),
+    /// An original image, copied unless a file of its size is already there.
+    Original(PathBuf),
 }
 
-impl Written {
-    /// Writes `bytes` to `path` unless it already holds exactly them.
-    fn put(&mut self, path: &Path, bytes: &[u8]) -> Result<()> {
-        if std::fs::read(path).is_ok_and(|old| old == bytes) {
-            self.unchanged += 1;
-            return Ok(());
-        }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        write_atomic(path, bytes)?;
-        self.written += 1;
-        Ok(())
-    }
-}
+/// The largest original image copied into a site.
+const MAX_ORIGINAL_BYTES: u64 = 1 << 30;
+
+/// What marks a one-file site this tool wrote (its embedded files), so that `--single-file`
+/// replaces only such a file.
+const EMBED_MARK: &str = "<script id=\"aurora-files\"";
 
 /// Up to this many images, the service worker caches every thumbnail on the first visit (about
 /// 3 KB each for YRS frames); a larger archive caches them as they are shown.
@@ -105,6 +100,16 @@ pub fn site(a: &SiteArgs) -> Result<()> {
     {
         bail!("{}: not a folder of images", images.display());
     }
+    // Refused before any work when the folder or file is not this tool's to write: a site
+    // folder holds a list of what the last build wrote, and only those files are ever removed.
+    // A folder an older version wrote (index.html, sw.js and bundle/manifest.json) is taken over.
+    crate::out_folder::set_force(a.force);
+    let mut out = OutFolder::open(&a.out, "site", |root| {
+        root.join("sw.js").is_file() && root.join("index.html").is_file() && root.join("bundle").join(MANIFEST_FILE).is_file()
+    })?;
+    if let Some(path) = &a.single_file {
+        check_replace(path, "a one-file site", 1 << 20, |head| String::from_utf8_lossy(head).contains(EMBED_MARK))?;
+    }
     // 1. Bundle and index in the run's cache: only new images are encoded.
     let cache = a.run.join("site-cache");
     bundle_cmd::export(&ExportArgs { run: a.run.clone(), out: cache.clone(), f32: false })?;
@@ -118,7 +123,15 @@ pub fn site(a: &SiteArgs) -> Result<()> {
                 device: a.device,
                 thumbs: true,
             }))?;
-            bundle_cmd::read_index(&cache.join(INDEX_FILE))?
+            // The cached index also holds images removed from the folder since the last build:
+            // they leave the site (and their published copies are removed with it).
+            let mut index = bundle_cmd::read_index(&cache.join(INDEX_FILE))?;
+            let gone = index.retain(|e| images.join(&e.id).is_file());
+            if gone > 0 {
+                bundle_cmd::write_index(&cache.join(INDEX_FILE), &index)?;
+                println!("{gone} images no longer in {}: left out of the site", images.display());
+            }
+            index
         }
         (None, Some(path)) => {
             let index = bundle_cmd::read_index(path)?;
@@ -131,65 +144,51 @@ pub fn site(a: &SiteArgs) -> Result<()> {
         (None, None) => unreachable!("clap requires images or --index"),
     };
 
-    // 2. Publish: page, bundle files under content-hashed names, thumbnails, originals.
-    let mut w = Written::default();
-    let mut keep: Vec<PathBuf> = Vec::new();
+    // 2. Publish: page, bundle files under content-hashed names, thumbnails, originals. The
+    // whole list is known (and recorded) before the first file is written.
+    let mut files: Vec<(String, Source)> = Vec::new();
     let mut precache: Vec<String> = Vec::new();
     for file in list_files(&a.web)? {
         let rel = rel_url(&file, &a.web);
-        let target = a.out.join(&rel);
-        w.put(&target, &std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?)?;
-        keep.push(target);
+        files.push((rel.clone(), Source::Bytes(std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?)));
         precache.push(if rel == "index.html" { "./".into() } else { rel });
     }
     let manifest_bytes = std::fs::read(cache.join(MANIFEST_FILE))?;
     let mut manifest = Manifest::parse(&manifest_bytes)?;
     // The files of the archive, as one index or as shards with their ids apart.
-    let mut files: Vec<(String, Vec<u8>)> = vec![
+    let mut bundle_files: Vec<(String, Vec<u8>)> = vec![
         (WEIGHTS_FILE.into(), std::fs::read(cache.join(WEIGHTS_FILE))?),
         (CONFIG_FILE.into(), std::fs::read(cache.join(CONFIG_FILE))?),
     ];
     manifest.files.retain(|f| f.name == WEIGHTS_FILE || f.name == CONFIG_FILE);
     if index.len() > a.shard_size {
         for (i, (shard, ids)) in index.split(a.shard_size).into_iter().enumerate() {
-            files.push((format!("shard-{i:04}.idx"), shard.to_bytes()));
-            files.push((format!("ids-{i:04}.json"), serde_json::to_vec(&ids)?));
+            bundle_files.push((format!("shard-{i:04}.idx"), shard.to_bytes()));
+            bundle_files.push((format!("ids-{i:04}.json"), serde_json::to_vec(&ids)?));
         }
     } else {
-        files.push((INDEX_FILE.into(), index.to_bytes()));
+        bundle_files.push((INDEX_FILE.into(), index.to_bytes()));
     }
-    for (name, bytes) in &files {
+    for (name, bytes) in &bundle_files {
         manifest.set(name, bytes);
     }
     for entry in &mut manifest.files {
-        let bytes = &files.iter().find(|(n, _)| *n == entry.name).expect("listed above").1;
+        let at = bundle_files.iter().position(|(n, _)| *n == entry.name).expect("listed above");
+        let (_, bytes) = bundle_files.swap_remove(at);
         let path = hashed_name(&entry.name, &entry.sha256);
-        let target = a.out.join("bundle").join(&path);
-        w.put(&target, bytes)?;
-        keep.push(target);
+        files.push((format!("bundle/{path}"), Source::Bytes(bytes)));
         precache.push(format!("bundle/{path}"));
         entry.path = Some(path);
     }
     for e in index.entries.iter().filter(|_| a.images.is_some()) {
         let thumb = aurora_hash::index::thumb_path(&e.id);
-        let target = a.out.join("bundle").join(&thumb);
         let bytes = std::fs::read(cache.join(&thumb)).with_context(|| format!("thumbnail of {} missing from {}", e.id, cache.display()))?;
-        w.put(&target, &bytes)?;
-        keep.push(target);
+        files.push((format!("bundle/{thumb}"), Source::Bytes(bytes)));
         if index.len() <= PRECACHE_THUMBS {
             precache.push(format!("bundle/{thumb}"));
         }
         if let (None, Some(images)) = (&a.originals_url, &a.images) {
-            let original = images.join(&e.id);
-            let target = a.out.join("images").join(&e.id);
-            // Originals can be large: compared by size, not read, when already published.
-            let same = target.metadata().ok().map(|m| m.len()) == original.metadata().ok().map(|m| m.len());
-            if same {
-                w.unchanged += 1;
-            } else {
-                w.put(&target, &std::fs::read(&original).with_context(|| format!("cannot read {}", original.display()))?)?;
-            }
-            keep.push(target);
+            files.push((format!("images/{}", e.id), Source::Original(images.join(&e.id))));
         }
     }
     manifest.originals = match (&a.originals_url, &a.images) {
@@ -197,23 +196,20 @@ pub fn site(a: &SiteArgs) -> Result<()> {
         (None, Some(_)) => Some("../images/".into()),
         (None, None) => None,
     };
-    let manifest_json = serde_json::to_vec_pretty(&manifest)?;
-    let manifest_path = a.out.join("bundle").join(MANIFEST_FILE);
-    w.put(&manifest_path, &manifest_json)?;
-    keep.push(manifest_path);
+    files.push((format!("bundle/{MANIFEST_FILE}"), Source::Bytes(serde_json::to_vec_pretty(&manifest)?)));
     precache.push(format!("bundle/{MANIFEST_FILE}"));
-    let sw_path = a.out.join("sw.js");
-    w.put(&sw_path, service_worker(&precache).as_bytes())?;
-    keep.push(sw_path);
-    w.removed += remove_unreferenced(&a.out, &keep)?;
-    println!(
-        "site {}: {} images; {} files written, {} unchanged, {} removed",
-        a.out.display(),
-        index.len(),
-        w.written,
-        w.unchanged,
-        w.removed
-    );
+    files.push(("sw.js".into(), Source::Bytes(service_worker(&precache).into_bytes())));
+    out.plan(files.iter().map(|(name, _)| name.clone()))?;
+    for (name, source) in files {
+        match source {
+            Source::Bytes(bytes) => out.put(&name, &bytes)?,
+            // Originals can be large: compared by size, not read, when already published.
+            Source::Original(path) => out.put_copy(&name, &path, MAX_ORIGINAL_BYTES)?,
+        }
+    }
+    let (written, unchanged) = (out.written, out.unchanged);
+    let removed = out.finish()?;
+    println!("site {}: {} images; {written} files written, {unchanged} unchanged, {removed} removed", a.out.display(), index.len());
     if let Some(path) = &a.single_file {
         single_file(a, &index, &cache, path)?;
     }
@@ -240,20 +236,6 @@ pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 fn rel_url(path: &Path, root: &Path) -> String {
     path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/")
-}
-
-/// Deletes files of the site that this build did not write or keep (an old model, a removed
-/// image), and then empty folders. Only inside the site folder.
-fn remove_unreferenced(out: &Path, keep: &[PathBuf]) -> Result<usize> {
-    let keep: std::collections::HashSet<&Path> = keep.iter().map(|p| p.as_path()).collect();
-    let mut removed = 0;
-    for f in list_files(out)? {
-        if !keep.contains(f.as_path()) {
-            std::fs::remove_file(&f).with_context(|| format!("cannot remove {}", f.display()))?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
 }
 
 /// The service worker: precaches every file of this build on the first visit and answers from

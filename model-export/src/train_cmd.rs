@@ -1,20 +1,26 @@
 //! `aurora-hash train`: trains a network on a dataset into a run folder, resumably.
+//!
+//! This file is the shell around the library's pipeline: it turns settings into the library's
+//! typed configuration ([`RunConfig`]), reads the images, and saves what the epoch loop
+//! ([`aurora_hash::train::fit`]) reports. The recipe, the sampler, the augmentation, the
+//! validation rule and the split protocols all live in the library.
 
 use anyhow::{Context, Result, bail};
+use aurora_hash::data::augment::Augment;
 use aurora_hash::data::preprocess::Preprocess;
-use aurora_hash::data::split::split;
-use aurora_hash::model::{Arch, ModelConfig};
-use aurora_hash::rng::Rng;
+use aurora_hash::data::protocol::{Plan, Protocol, partition};
 use aurora_hash::loss::PairLoss;
-use aurora_hash::train::{TrainConfig, Trainer, epoch_batches};
+use aurora_hash::model::{Arch, ModelConfig};
+use aurora_hash::train::{Balance, EpochRecord, FitError, Labelled, Observer, Optimizer, Progress, Schedule, TrainConfig, Trainer, fit};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use crate::dataset::{self, Listing, Source};
 use crate::device::{self, Choice};
 use crate::progress;
+use crate::pseudo_labels;
 use crate::run::{EpochMetrics, RUN_FORMAT, Run, RunConfig, SavedSplit, load_model};
+use crate::sheet;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum PairLossArg {
@@ -25,12 +31,39 @@ pub enum PairLossArg {
     Cnnh,
 }
 
+/// Which preset the settings start from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecipeArg {
+    /// The current recipe (`aurora_hash::train::TrainConfig::recipe`).
+    Default,
+    /// The project's first recipe, for comparison (`TrainConfig::legacy`).
+    Legacy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AugmentArg {
+    /// Rotations, scale and shift of the sky circle, photometric jitter, noise, mirror.
+    AllSky,
+    /// Mirror, scale and shift, photometric jitter (ordinary photographs).
+    Photos,
+    /// East–west mirror only.
+    Mirror,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BalanceArg {
+    None,
+    Sampler,
+    LossWeights,
+}
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct TrainArgs {
     /// Dataset: `synthetic[:N]` (built in), a class-per-folder tree, a CIFAR-style folder with
     /// train/ and test/, or a CSV manifest (name,class,…).
-    #[arg(long, default_value = "synthetic")]
-    pub data: String,
+    #[arg(long, default_value = "synthetic", value_parser = parse_source)]
+    pub data: Source,
     /// Run folder to create (or to continue with --resume).
     #[arg(long, default_value = "runs/default")]
     pub run: PathBuf,
@@ -47,7 +80,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 48)]
     pub bits: usize,
     /// Input side in pixels.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 96)]
     pub size: usize,
     /// Input channels: 1 (grey all-sky frames) or 3 (colour). Default: 3 for CIFAR-style data, 1 otherwise.
     #[arg(long)]
@@ -61,12 +94,40 @@ pub struct TrainArgs {
     /// Dropout after fc6 and fc7.
     #[arg(long, default_value_t = 0.5)]
     pub dropout: f64,
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 32)]
-    pub batch: usize,
-    #[arg(long, default_value_t = 1e-4)]
-    pub lr: f64,
+    /// The preset the optimisation settings below start from.
+    #[arg(long, value_enum, default_value = "default")]
+    pub recipe: RecipeArg,
+    /// Epochs (the recipe's: 60; legacy 10).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Epochs of linear warm-up before the cosine decay (0 with --constant-lr is the legacy schedule).
+    #[arg(long)]
+    pub warmup: Option<f64>,
+    /// Keep the learning rate constant (no warm-up, no decay).
+    #[arg(long)]
+    pub constant_lr: bool,
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerArg>,
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    #[arg(long)]
+    pub label_smoothing: Option<f32>,
+    /// Largest gradient norm of each parameter tensor (0: no clipping).
+    #[arg(long)]
+    pub grad_clip: Option<f32>,
+    /// Against class imbalance.
+    #[arg(long, value_enum)]
+    pub balance: Option<BalanceArg>,
+    #[arg(long, value_enum)]
+    pub augment: Option<AugmentArg>,
+    /// Stop after this many epochs without a better validation score (0: never).
+    #[arg(long)]
+    pub patience: Option<usize>,
     /// μ, weight of the cross-entropy loss.
     #[arg(long, default_value_t = 1.0)]
     pub mu: f32,
@@ -80,11 +141,20 @@ pub struct TrainArgs {
     /// `--mu 0 --lambda 1` they are those methods alone).
     #[arg(long, value_enum, default_value = "contrastive")]
     pub pair_loss: PairLossArg,
+    /// Seed of the initial weights, the batches and the augmentations.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Seed of the split (test, validation and fold assignment), kept apart from --seed so that
+    /// runs with other seeds are scored on the same images.
+    #[arg(long, default_value_t = 42)]
+    pub split_seed: u64,
     /// Fraction of the data (of its time blocks, when names carry times) held out for testing.
     #[arg(long, default_value_t = 0.25)]
     pub test_fraction: f64,
+    /// Fraction of the training part (by time block) held out for validation: early stopping,
+    /// the exported checkpoint, calibration and every other choice. 0: none (the last epoch is kept).
+    #[arg(long, default_value_t = 0.2)]
+    pub validation_fraction: f64,
     /// Length of a time block in seconds.
     #[arg(long, default_value_t = 600)]
     pub block_seconds: i64,
@@ -92,9 +162,23 @@ pub struct TrainArgs {
     /// (1,000 queries, 5,000 training images, the other 59,000 as database).
     #[arg(long, default_value = "auto")]
     pub split: String,
+    /// Cross-validation: test on fold --fold (1-based) of this many block-wise folds.
+    #[arg(long, requires = "fold")]
+    pub folds: Option<usize>,
+    #[arg(long, requires = "folds")]
+    pub fold: Option<usize>,
     /// Don't black out the corners outside the all-sky circle.
     #[arg(long)]
     pub no_sky_mask: bool,
+    /// Unlabelled frames to pseudo-label with --teacher (a folder of images).
+    #[arg(long, requires = "teacher")]
+    pub unlabeled: Option<PathBuf>,
+    /// A trained run whose calibrated predictions label the --unlabeled frames.
+    #[arg(long, requires = "unlabeled")]
+    pub teacher: Option<PathBuf>,
+    /// Smallest calibrated probability for a pseudo-label.
+    #[arg(long, default_value_t = 0.95)]
+    pub pseudo_threshold: f32,
     #[arg(long, value_enum, default_value = "auto")]
     pub device: Choice,
     /// Stop after this many epochs in this invocation (the run stays resumable); for tests and
@@ -103,12 +187,157 @@ pub struct TrainArgs {
     pub max_epochs_now: Option<usize>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OptimizerArg {
+    Adam,
+    Adamw,
+}
+
+impl Default for TrainArgs {
+    /// The settings `aurora-hash train` gets with no options.
+    fn default() -> Self {
+        use clap::{Args, FromArgMatches};
+        let cmd = TrainArgs::augment_args(clap::Command::new("train"));
+        TrainArgs::from_arg_matches(&cmd.get_matches_from(["train"])).expect("defaults parse")
+    }
+}
+
 pub fn parse_arch(s: &str) -> Result<Arch, String> {
     Arch::parse(s).ok_or_else(|| format!("unknown network `{s}` (alexnet, alexnet-sp, im-alexnet-sp)"))
 }
 
+pub fn parse_source(s: &str) -> Result<Source, String> {
+    Source::parse(s).map_err(|e| format!("{e:#}"))
+}
+
+/// Applies `train` options given as words (a user's `reproduce --train-args "…"`) on top of
+/// `settings`: only the options named change.
+pub fn override_from_words(settings: &mut TrainArgs, words: &[String]) -> Result<()> {
+    use clap::{Args, FromArgMatches};
+    let cmd = TrainArgs::augment_args(clap::Command::new("train"));
+    let matches = cmd.try_get_matches_from(std::iter::once("train".to_string()).chain(words.iter().cloned()))?;
+    settings.update_from_arg_matches(&matches)?;
+    Ok(())
+}
+
+impl TrainArgs {
+    /// The settings that shape a model and its training, in `train` option syntax, for
+    /// documents that state how a figure was made.
+    pub fn describe(&self) -> String {
+        let mut w = vec![
+            format!("--data {}", self.data.describe()),
+            format!("--arch {} --bits {} --size {} --width {}", self.arch.name(), self.bits, self.size, self.width),
+            format!("--dropout {} --recipe {:?}", self.dropout, self.recipe).to_lowercase(),
+            format!(
+                "--validation-fraction {} --test-fraction {} --block-seconds {} --seed {} --split-seed {}",
+                self.validation_fraction, self.test_fraction, self.block_seconds, self.seed, self.split_seed
+            ),
+        ];
+        let opt = |name: &str, v: Option<String>| v.map(|v| format!("--{name} {v}"));
+        w.extend(
+            [
+                opt("fc", self.fc.map(|v| v.to_string())),
+                opt("epochs", self.epochs.map(|v| v.to_string())),
+                opt("batch", self.batch.map(|v| v.to_string())),
+                opt("lr", self.lr.map(|v| v.to_string())),
+                opt("warmup", self.warmup.map(|v| v.to_string())),
+                opt("weight-decay", self.weight_decay.map(|v| v.to_string())),
+                opt("label-smoothing", self.label_smoothing.map(|v| v.to_string())),
+                opt("grad-clip", self.grad_clip.map(|v| v.to_string())),
+                opt("patience", self.patience.map(|v| v.to_string())),
+                opt("balance", self.balance.map(|v| format!("{v:?}").to_lowercase())),
+                opt("augment", self.augment.map(|v| format!("{v:?}").to_lowercase())),
+                opt("optimizer", self.optimizer.map(|v| format!("{v:?}").to_lowercase())),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        if self.constant_lr {
+            w.push("--constant-lr".into());
+        }
+        w.join(" ")
+    }
+}
+
+/// The optimisation settings: the preset, then every option given.
+pub fn train_config(args: &TrainArgs) -> Result<TrainConfig> {
+    let mut t = match args.recipe {
+        RecipeArg::Default => TrainConfig::recipe(args.bits),
+        RecipeArg::Legacy => TrainConfig::legacy(args.bits),
+    };
+    t.seed = args.seed;
+    if let Some(v) = args.epochs {
+        t.epochs = v;
+    }
+    if let Some(v) = args.batch {
+        t.batch_size = v;
+    }
+    if let Some(v) = args.lr {
+        t.learning_rate = v;
+    }
+    if args.constant_lr {
+        t.schedule = Schedule::Constant;
+    } else if let Some(w) = args.warmup {
+        let final_fraction = match t.schedule {
+            Schedule::WarmupCosine { final_fraction, .. } => final_fraction,
+            Schedule::Constant => 0.01,
+        };
+        t.schedule = Schedule::WarmupCosine { warmup_epochs: w, final_fraction };
+    }
+    if let Some(o) = args.optimizer {
+        t.optimizer = match o {
+            OptimizerArg::Adam => Optimizer::Adam,
+            OptimizerArg::Adamw => Optimizer::AdamW,
+        };
+    }
+    if let Some(v) = args.weight_decay {
+        t.weight_decay = v;
+    }
+    if let Some(v) = args.label_smoothing {
+        t.label_smoothing = v;
+    }
+    if let Some(v) = args.grad_clip {
+        t.grad_clip = (v > 0.0).then_some(v);
+    }
+    if let Some(b) = args.balance {
+        t.balance = match b {
+            BalanceArg::None => Balance::None,
+            BalanceArg::Sampler => Balance::Sampler,
+            BalanceArg::LossWeights => Balance::LossWeights,
+        };
+    }
+    if let Some(a) = args.augment {
+        t.augment = match a {
+            AugmentArg::AllSky => Augment::all_sky(),
+            AugmentArg::Photos => Augment::photos(),
+            AugmentArg::Mirror => Augment::mirror_only(),
+            AugmentArg::None => Augment::none(),
+        };
+    }
+    if let Some(p) = args.patience {
+        t.patience = (p > 0).then_some(p);
+    }
+    t.loss.mu = args.mu;
+    t.loss.lambda = args.lambda;
+    t.loss.pair = match args.pair_loss {
+        PairLossArg::Contrastive => PairLoss::Contrastive,
+        PairLossArg::Dsh => PairLoss::Dsh,
+        PairLossArg::Dpsh => PairLoss::Dpsh,
+        PairLossArg::Cnnh => PairLoss::Cnnh,
+    };
+    if t.loss.pair == PairLoss::Dsh {
+        t.loss.margin = 2.0 * args.bits as f32;
+    }
+    if let Some(m) = args.margin {
+        t.loss.margin = m;
+    }
+    t.validate().map_err(|e| anyhow::anyhow!("bad training settings: {e}"))?;
+    Ok(t)
+}
+
 fn new_config(args: &TrainArgs, listing: &Listing) -> Result<RunConfig> {
-    let channels = args.channels.unwrap_or(if listing.given_test.is_some() { 3 } else { 1 });
+    let photos = listing.given_test.is_some();
+    let channels = args.channels.unwrap_or(if photos { 3 } else { 1 });
     let mut model = ModelConfig::paper(args.arch, args.bits, listing.classes.len(), channels, args.size);
     model.spp_pmt = model.spp_pmt && !args.no_spp_pmt;
     model.width = args.width;
@@ -117,35 +346,18 @@ fn new_config(args: &TrainArgs, listing: &Listing) -> Result<RunConfig> {
         model.fc_width = fc;
     }
     model.validate().context("bad model settings")?;
-    let mut train = TrainConfig::new(args.bits);
-    train.epochs = args.epochs;
-    train.batch_size = args.batch;
-    train.learning_rate = args.lr;
-    train.seed = args.seed;
-    train.loss.mu = args.mu;
-    train.loss.lambda = args.lambda;
-    train.loss.pair = match args.pair_loss {
-        PairLossArg::Contrastive => PairLoss::Contrastive,
-        PairLossArg::Dsh => PairLoss::Dsh,
-        PairLossArg::Dpsh => PairLoss::Dpsh,
-        PairLossArg::Cnnh => PairLoss::Cnnh,
-    };
-    if train.loss.pair == PairLoss::Dsh {
-        train.loss.margin = 2.0 * args.bits as f32;
-    }
-    if let Some(m) = args.margin {
-        train.loss.margin = m;
-    }
-    if args.batch < 2 {
-        bail!("--batch must be at least 2 (pairs are formed within a batch)");
-    }
-    if !(args.lr > 0.0 && args.lr.is_finite()) {
-        bail!("--lr must be a positive number, got {}", args.lr);
+    let sky = !photos && channels == 1 && !args.no_sky_mask;
+    let mut train = train_config(args)?;
+    if args.augment.is_none() && !sky && train.augment == Augment::all_sky() {
+        // Rotating a photo or a CIFAR image about its centre is not a valid image of it.
+        train.augment = Augment::photos();
     }
     if !(0.0..1.0).contains(&args.test_fraction) || args.test_fraction == 0.0 {
         bail!("--test-fraction must be in (0, 1), got {}", args.test_fraction);
     }
-    let sky = listing.given_test.is_none() && channels == 1 && !args.no_sky_mask;
+    if !(0.0..1.0).contains(&args.validation_fraction) {
+        bail!("--validation-fraction must be in [0, 1), got {}", args.validation_fraction);
+    }
     Ok(RunConfig {
         format: RUN_FORMAT,
         model,
@@ -155,63 +367,37 @@ fn new_config(args: &TrainArgs, listing: &Listing) -> Result<RunConfig> {
         classes: listing.classes.clone(),
         test_fraction: args.test_fraction,
         block_seconds: args.block_seconds,
+        validation_fraction: args.validation_fraction,
     })
 }
 
-fn make_split(args: &TrainArgs, listing: &Listing) -> Result<SavedSplit> {
-    let id = |i: &usize| listing.samples[*i].id.clone();
-    if args.split == "cifar10-1" {
-        return cifar10_1(listing, args.seed);
-    }
-    if args.split != "auto" {
-        bail!("unknown --split `{}` (auto, cifar10-1)", args.split);
-    }
-    if let Some(test) = &listing.given_test {
-        let test_set: std::collections::HashSet<usize> = test.iter().copied().collect();
-        let train: Vec<usize> = (0..listing.samples.len()).filter(|i| !test_set.contains(i)).collect();
-        return Ok(SavedSplit {
-            method: "the dataset's own train/ and test/ folders".into(),
-            train: train.iter().map(id).collect(),
-            test: test.iter().map(id).collect(),
-            database: None,
-        });
-    }
-    let s = split(&listing.samples, args.test_fraction, args.block_seconds, args.seed);
-    if s.train.is_empty() || s.test.is_empty() {
-        bail!("the dataset is too small to split ({} images)", listing.samples.len());
-    }
-    Ok(SavedSplit { method: s.method, train: s.train.iter().map(id).collect(), test: s.test.iter().map(id).collect(), database: None })
+/// The split protocol the settings ask for, as the library's [`Plan`].
+pub fn plan(args: &TrainArgs, listing: &Listing) -> Result<Plan> {
+    let protocol = match (args.split.as_str(), args.folds, args.fold) {
+        (_, Some(k), Some(f)) => {
+            if f == 0 || f > k {
+                bail!("--fold must be between 1 and --folds ({k}), got {f}");
+            }
+            Protocol::Fold { folds: k, fold: f - 1 }
+        }
+        ("cifar10-1", _, _) => Protocol::Cifar10_1,
+        ("auto", _, _) if listing.given_test.is_some() => Protocol::Given,
+        ("auto", _, _) => Protocol::Blocks { test_fraction: args.test_fraction },
+        (other, _, _) => bail!("unknown --split `{other}` (auto, cifar10-1)"),
+    };
+    Ok(Plan { protocol, validation_fraction: args.validation_fraction, block_seconds: args.block_seconds, seed: args.split_seed })
 }
 
-/// The "cifar10-1" protocol of DPSH/DSH: 100 queries per class, 500 training images per class
-/// drawn from the rest, and everything but the queries as the database.
-fn cifar10_1(listing: &Listing, seed: u64) -> Result<SavedSplit> {
-    let classes = listing.classes.len();
-    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
-    for (i, s) in listing.samples.iter().enumerate() {
-        by_class[s.label.expect("labelled")].push(i);
-    }
-    let mut rng = Rng::new(seed);
-    let (mut q, mut t, mut db) = (Vec::new(), Vec::new(), Vec::new());
-    for (c, mut members) in by_class.into_iter().enumerate() {
-        if members.len() < 600 {
-            bail!("cifar10-1 needs at least 600 images of each class; `{}` has {}", listing.classes[c], members.len());
-        }
-        rng.shuffle(&mut members);
-        q.extend_from_slice(&members[..100]);
-        t.extend_from_slice(&members[100..600]);
-        db.extend_from_slice(&members[100..]);
-    }
-    let id = |v: Vec<usize>| -> Vec<String> {
-        let mut v = v;
-        v.sort_unstable();
-        v.into_iter().map(|i| listing.samples[i].id.clone()).collect()
-    };
+fn make_split(args: &TrainArgs, listing: &Listing) -> Result<SavedSplit> {
+    let p = partition(&listing.samples, listing.given_test.as_deref(), &plan(args, listing)?)
+        .with_context(|| format!("cannot split {}", listing.source.describe()))?;
+    let ids = |v: &[usize]| -> Vec<String> { v.iter().map(|&i| listing.samples[i].id.clone()).collect() };
     Ok(SavedSplit {
-        method: format!("cifar10-1: 100 queries and 500 training images per class, database = all but the queries, seed {seed}"),
-        train: id(t),
-        test: id(q),
-        database: Some(id(db)),
+        method: p.method.clone(),
+        train: ids(&p.train),
+        validation: ids(&p.validation),
+        test: ids(&p.test),
+        database: p.database.as_deref().map(ids),
     })
 }
 
@@ -227,6 +413,43 @@ pub fn resolve_ids(listing: &Listing, ids: &[String]) -> Result<Vec<usize>> {
         .collect()
 }
 
+/// Saves each epoch into the run folder and shows progress.
+struct Saver<'a> {
+    run: &'a Run,
+    device_name: String,
+    epochs: usize,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Observer for Saver<'_> {
+    type Error = anyhow::Error;
+
+    fn batch(&mut self, epoch: usize, done: usize, total: usize, mean_loss: f32) {
+        let bar = self.bar.get_or_insert_with(|| progress::bar(total as u64, &format!("epoch {}/{}", epoch + 1, self.epochs)));
+        bar.set_position(done as u64);
+        bar.set_message(format!("loss {mean_loss:.4}"));
+    }
+
+    fn epoch(&mut self, trainer: &Trainer, r: &EpochRecord, progress: &Progress, improved: bool) -> Result<()> {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        self.run.save_checkpoint(r.epoch, &trainer.model, &trainer.optim, progress, improved)?;
+        self.run.append_metrics(&EpochMetrics { record: r.clone(), device: self.device_name.clone() })?;
+        let val = r.validation.as_ref().map_or(String::new(), |v| {
+            format!(", validation balanced accuracy {:.3} (accuracy {:.3}, nll {:.3}){}", v.balanced_accuracy, v.accuracy, v.nll, if improved { " *" } else { "" })
+        });
+        eprintln!(
+            "epoch {:>3}/{}: loss {:.4} (ce {:.4}, hash {:.4}), train accuracy {:.3}, lr {:.2e}{val}, {:.0} s, {:.1} img/s",
+            r.epoch, self.epochs, r.loss, r.cross_entropy, r.contrastive, r.train_accuracy, r.learning_rate, r.seconds, r.images_per_second
+        );
+        if progress.stopped_early {
+            eprintln!("early stop: no better validation score for {} epochs (best: epoch {})", progress.stale, progress.best_epoch.unwrap_or(0));
+        }
+        Ok(())
+    }
+}
+
 pub fn train(args: &TrainArgs) -> Result<()> {
     let run = Run::at(&args.run);
     let (config, listing, saved) = if args.resume {
@@ -234,10 +457,9 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         let listing = dataset::list(&config.source)?;
         (config, listing, run.split()?)
     } else {
-        let source = Source::parse(&args.data)?;
-        let listing = dataset::list(&source)?;
+        let listing = dataset::list(&args.data)?;
         if listing.samples.is_empty() {
-            bail!("dataset {} holds no images", source.describe());
+            bail!("dataset {} holds no images", args.data.describe());
         }
         let config = new_config(args, &listing)?;
         let saved = make_split(args, &listing)?;
@@ -245,16 +467,36 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         (config, listing, saved)
     };
     let train_idx = resolve_ids(&listing, &saved.train)?;
-    let labels: Vec<usize> = train_idx.iter().map(|&i| listing.samples[i].label.expect("labelled training data")).collect();
+    let val_idx = resolve_ids(&listing, &saved.validation)?;
+    let label = |i: &usize| listing.samples[*i].label.context("training and validation images need labels");
+    let mut labels: Vec<usize> = train_idx.iter().map(label).collect::<Result<_>>()?;
+    let val_labels: Vec<usize> = val_idx.iter().map(label).collect::<Result<_>>()?;
     eprintln!(
-        "data: {} — {} training images, {} classes ({}); split: {}",
+        "data: {} — {} training and {} validation images, {} classes ({}); split: {}",
         config.source.describe(),
         train_idx.len(),
+        val_idx.len(),
         config.classes.len(),
         config.classes.join(", "),
         saved.method
     );
-    let pixels = dataset::load_pixels(&listing, &train_idx, &config.preprocess, "loading")?;
+    let mut pixels = dataset::load_pixels(&listing, &train_idx, &config.preprocess, "loading")?;
+    let val_pixels = dataset::load_pixels(&listing, &val_idx, &config.preprocess, "validation")?;
+    let sheet_path = run.dir.join("augmentations.png");
+    if !sheet_path.exists() {
+        sheet::write_contact_sheet(&sheet_path, &pixels, &labels, &config)?;
+    }
+
+    let (device, device_name) = device::select(args.device)?;
+    if let Some((unlabeled, teacher)) = args.unlabeled.as_ref().zip(args.teacher.as_ref()) {
+        let added = pseudo_labels::add(&run, unlabeled, teacher, args.pseudo_threshold, &config, &device, &mut pixels, &mut labels)?;
+        eprintln!("pseudo-labels: {added} unlabelled frames added at calibrated probability ≥ {}", args.pseudo_threshold);
+    } else if args.resume {
+        let added = pseudo_labels::reload(&run, &config, &mut pixels, &mut labels)?;
+        if added > 0 {
+            eprintln!("pseudo-labels: {added} frames from pseudo.json");
+        }
+    }
     // CNNH's stage 1, from the training labels alone; seeded, so a resumed run gets the same bits.
     let bits = config.model.bits;
     let targets = (config.train.loss.pair == PairLoss::Cnnh).then(|| {
@@ -262,9 +504,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         aurora_hash::baselines::cnnh::target_codes(&labels, config.classes.len(), bits, 500, config.train.seed)
     });
 
-    let (device, device_name) = device::select(args.device)?;
     let mut trainer = Trainer::new(config.model.clone(), config.train.clone(), device.clone());
-    let mut start_epoch = 0;
+    let mut progress = Progress::default();
     if let Some(ptr) = run.latest()? {
         let dir = run.dir.join(&ptr.dir);
         trainer.model = load_model(&config.model, &dir.join("model.bpk"), &trainer.device)?;
@@ -273,8 +514,13 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             .optimizer()
             .load(dir.join("optim.bpk"))
             .map_err(|e| anyhow::anyhow!("{}: damaged optimiser state: {e:?}", dir.join("optim.bpk").display()))?;
-        start_epoch = ptr.epoch;
+        progress = run.progress(&ptr)?;
         eprintln!("resuming {} after epoch {}", run.dir.display(), ptr.epoch);
+    }
+    let epochs = config.train.epochs;
+    if progress.finished(epochs) {
+        eprintln!("run already finished ({} epochs{})", progress.epochs_done, if progress.stopped_early { ", stopped early" } else { "" });
+        return Ok(());
     }
     eprintln!(
         "model: {} ({} bits, {} px, {:.1} M parameters) on {device_name}",
@@ -283,71 +529,30 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         config.model.input_size,
         burn::module::Module::num_params(&trainer.model) as f64 / 1e6
     );
-    let epochs = config.train.epochs;
-    let stop_at = args.max_epochs_now.map_or(epochs, |n| (start_epoch + n).min(epochs));
-    if start_epoch >= epochs {
-        eprintln!("run already finished ({epochs} epochs)");
-        return Ok(());
+    let until = args.max_epochs_now.map_or(epochs, |n| progress.epochs_done + n);
+    let train_set = Labelled { pixels: &pixels, labels: &labels, codes: targets.as_deref() };
+    let val_set = (!val_labels.is_empty()).then_some(Labelled { pixels: &val_pixels, labels: &val_labels, codes: None });
+    let mut saver = Saver { run: &run, device_name, epochs, bar: None };
+    let progress = fit(&mut trainer, train_set, val_set, &config.preprocess, progress, until, &mut saver).map_err(|e| match e {
+        FitError::Observer(e) => e,
+        other => anyhow::anyhow!("{other}"),
+    })?;
+    if let (true, Some(epoch), Some(v)) = (progress.finished(epochs), progress.best_epoch, &progress.best) {
+        eprintln!("best validation: epoch {epoch}, balanced accuracy {:.3}, accuracy {:.3}", v.balanced_accuracy, v.accuracy);
     }
-    let item = config.model.in_channels * config.model.input_size * config.model.input_size;
-    let s = config.model.input_size;
-    for epoch in start_epoch..stop_at {
-        let batches = epoch_batches(train_idx.len(), config.train.batch_size, config.train.seed, epoch);
-        let bar = progress::bar(batches.iter().map(Vec::len).sum::<usize>() as u64, &format!("epoch {}/{}", epoch + 1, epochs));
-        let started = Instant::now();
-        let (mut sum, mut n_img, mut correct) = (aurora_hash::train::StepLoss::default(), 0usize, 0usize);
-        let mut flip_rng = Rng::derive(config.train.seed, 0xF11F + epoch as u64);
-        for batch in &batches {
-            let mut x = Vec::with_capacity(batch.len() * item);
-            for &i in batch {
-                let img = &pixels[i];
-                if config.train.flip && flip_rng.f32() < 0.5 {
-                    for row in img.chunks_exact(s) {
-                        x.extend(row.iter().rev());
-                    }
-                } else {
-                    x.extend_from_slice(img);
-                }
-            }
-            let y: Vec<usize> = batch.iter().map(|&i| labels[i]).collect();
-            let codes = targets.as_ref().map(|t| batch.iter().flat_map(|&i| t[i * bits..(i + 1) * bits].iter().copied()).collect());
-            let step = trainer.step_with_codes(x, &y, codes);
-            let w = batch.len() as f32;
-            sum.total += step.loss.total * w;
-            sum.cross_entropy += step.loss.cross_entropy * w;
-            sum.contrastive += step.loss.contrastive * w;
-            correct += step.correct;
-            n_img += batch.len();
-            if !step.loss.total.is_finite() {
-                bail!("the loss became {} at epoch {}: lower --lr", step.loss.total, epoch + 1);
-            }
-            bar.set_message(format!("loss {:.4}", sum.total / n_img as f32));
-            bar.inc(batch.len() as u64);
-        }
-        bar.finish_and_clear();
-        let secs = started.elapsed().as_secs_f64();
-        let n = n_img.max(1) as f32;
-        let m = EpochMetrics {
-            epoch: epoch + 1,
-            loss: sum.total / n,
-            cross_entropy: sum.cross_entropy / n,
-            contrastive: sum.contrastive / n,
-            train_accuracy: correct as f32 / n,
-            seconds: secs,
-            images_per_second: n_img as f64 / secs,
-            device: device_name.clone(),
-        };
-        run.save_checkpoint(epoch + 1, &trainer.model, &trainer.optim)?;
-        run.append_metrics(&m)?;
+    if progress.finished(epochs) && !val_labels.is_empty() {
+        let c = crate::posttrain::calibration(&run, &config, &listing, &saved, &device)?;
         eprintln!(
-            "epoch {:>3}/{epochs}: loss {:.4} (ce {:.4}, contrastive {:.4}), train accuracy {:.3}, {:.0} s, {:.1} img/s",
-            epoch + 1,
-            m.loss,
-            m.cross_entropy,
-            m.contrastive,
-            m.train_accuracy,
-            secs,
-            m.images_per_second
+            "calibration: T = {:.2} (validation NLL {:.3} → {:.3}, ECE {:.3} → {:.3})",
+            c.temperature, c.validation_nll_before, c.validation_nll_after, c.validation_ece_before, c.validation_ece_after
+        );
+        let m = crate::posttrain::ood(&run, &config, &listing, &saved, &device)?;
+        eprintln!(
+            "out-of-domain statistics: {} features, {} directions, threshold {:.1} ({:.0}% of validation frames above it)",
+            m.layer.name(),
+            m.k,
+            m.threshold,
+            m.validation_rejected * 100.0
         );
     }
     Ok(())

@@ -53,9 +53,28 @@ fn train_then_eval_writes_report_and_plots() {
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
     assert!(out.contains("MAP") && out.contains("accuracy"), "{out}");
+    // Every headline figure with its interval, the class-code baseline beside the network,
+    // calibration before and after.
+    for needle in ["balanced accuracy", "95% intervals", "class-code baseline MAP", "ECE", "recall per class"] {
+        assert!(out.contains(needle), "`{needle}` missing: {out}");
+    }
+    // The run chose its checkpoint on validation blocks and kept it; it wrote its
+    // augmentation contact sheet, calibration and out-of-domain statistics.
+    for f in ["best.json", "augmentations.png", "calibration.json", "ood.json"] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let sheet = image::open(run.join("augmentations.png")).unwrap();
+    assert!(sheet.width() >= 8 * 64 && sheet.height() >= 64, "contact sheet {}×{}", sheet.width(), sheet.height());
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("eval/report.json")).unwrap()).unwrap();
     let map = report["retrieval"]["map"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&map));
+    let iv = &report["intervals"]["map"];
+    assert!(iv["low"].as_f64().unwrap() <= map && map <= iv["high"].as_f64().unwrap(), "{iv}");
+    assert!(report["checkpoint"].as_str().unwrap().starts_with("best by validation"), "{}", report["checkpoint"]);
+    assert_eq!(report["queries"].as_array().unwrap().len(), report["retrieval"]["queries"].as_u64().unwrap() as usize);
+    for f in ["reliability.svg"] {
+        assert!(run.join("eval").join(f).is_file(), "{f}");
+    }
     assert_eq!(report["classification"]["normalised"].as_array().unwrap().len(), 4);
     for f in ["pr.svg", "topk.svg", "confusion.svg"] {
         let svg = std::fs::read_to_string(run.join("eval").join(f)).unwrap();
@@ -82,6 +101,56 @@ fn train_then_eval_writes_report_and_plots() {
     let split: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("split.json")).unwrap()).unwrap();
     let train: Vec<&str> = split["train"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert!(split["test"].as_array().unwrap().iter().all(|t| !train.contains(&t.as_str().unwrap())));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn out_of_domain_table_compare_and_repeat() {
+    let dir = tmp("ood");
+    let run_a = dir.join("a");
+    let run_b = dir.join("b");
+    assert!(train(&run_a, "synthetic:8", &["--epochs", "1"]).status.success());
+    assert!(train(&run_b, "synthetic:8", &["--epochs", "2", "--seed", "5"]).status.success());
+    // Pictures that are not all-sky frames: bright gradients with no dark border.
+    let strangers = dir.join("strangers/sub");
+    std::fs::create_dir_all(&strangers).unwrap();
+    for i in 0..6u32 {
+        let img = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([(x * 6 + i * 20) as u8, (y * 8) as u8, 200]));
+        img.save(strangers.join(format!("p{i}.jpg"))).unwrap();
+    }
+    let o = tool(&["eval", "--run", run_a.to_str().unwrap(), "--device", "cpu", "--ood", dir.join("strangers").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("out of domain: Mahalanobis") && out.contains("AUROC") && out.contains("6 images"), "{out}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(run_a.join("eval/report.json")).unwrap()).unwrap();
+    let row = &report["ood"]["rows"][0];
+    assert_eq!(row["auroc"].as_array().unwrap().len(), 4, "three layers and the softmax: {row}");
+    for a in row["auroc"].as_array().unwrap() {
+        assert!((0.0..=1.0).contains(&a[1].as_f64().unwrap()), "{a}");
+    }
+    // Paired comparison of the two runs on the same test images.
+    assert!(tool(&["eval", "--run", run_b.to_str().unwrap(), "--device", "cpu"]).status.success());
+    let o = tool(&["compare", run_a.to_str().unwrap(), run_b.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("balanced accuracy") && text(&o).contains("paired 95% intervals"), "{}", text(&o));
+    // A run on another split cannot be compared.
+    let run_c = dir.join("c");
+    assert!(train(&run_c, "synthetic:8", &["--epochs", "1", "--split-seed", "9"]).status.success());
+    assert!(tool(&["eval", "--run", run_c.to_str().unwrap(), "--device", "cpu"]).status.success());
+    fails_with(&tool(&["compare", run_a.to_str().unwrap(), run_c.to_str().unwrap()]), "same test images");
+    // Two folds × one seed, with the summary.
+    let rep = dir.join("repeat");
+    let o = tool(&[
+        "repeat", "--out", rep.to_str().unwrap(), "--folds", "2", "--seeds", "3", "--device", "cpu",
+        "--train-args", "--data synthetic:6 --size 64 --width 0.125 --fc 32 --bits 12 --batch 8 --epochs 1",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(rep.join("summary.md")).unwrap();
+    assert!(md.contains("fold-1-seed-3") && md.contains("fold-2-seed-3") && md.contains("mean ± sd"), "{md}");
+    let split1: serde_json::Value = serde_json::from_slice(&std::fs::read(rep.join("fold-1-seed-3/split.json")).unwrap()).unwrap();
+    let split2: serde_json::Value = serde_json::from_slice(&std::fs::read(rep.join("fold-2-seed-3/split.json")).unwrap()).unwrap();
+    let test1: Vec<&serde_json::Value> = split1["test"].as_array().unwrap().iter().collect();
+    assert!(split2["test"].as_array().unwrap().iter().all(|t| !test1.contains(&t)), "folds test disjoint images");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -154,13 +223,14 @@ fn bad_input_gives_clear_errors() {
     fails_with(&train(&dir.join("r5"), "/nonexistent/aurora", &[]), "does not exist");
     fails_with(&train(&dir.join("r6"), "synthetic:4", &["--bits", "0"]), "bits must be between");
     fails_with(&train(&dir.join("r7"), "synthetic:4", &["--size", "8"]), "too small");
-    fails_with(&train(&dir.join("r9"), "synthetic:4", &["--lr=-1"]), "--lr must be");
+    fails_with(&train(&dir.join("r9"), "synthetic:4", &["--lr=-1"]), "learning rate must be a positive number");
     fails_with(&tool(&["eval", "--run", dir.join("nothing").to_str().unwrap()]), "not a run folder");
     // Damaged weights.
     let run = dir.join("r8");
     let o = train(&run, "synthetic:4", &["--epochs", "1"]);
     assert!(o.status.success(), "{}", text(&o));
-    let w = run.join("checkpoint-1/model.bpk");
+    // eval loads the checkpoint chosen by validation (best-1/), the one export ships.
+    let w = run.join("best-1/model.bpk");
     let bytes = std::fs::read(&w).unwrap();
     std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
     fails_with(&tool(&["eval", "--run", run.to_str().unwrap(), "--device", "cpu"]), "model.bpk");
@@ -257,5 +327,71 @@ fn reproduce_quick_writes_every_table_with_the_papers_numbers() {
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"), "{name}");
     }
     assert_eq!(md.matches("](figures/").count(), 8, "figures 4a–c, 5 ×3, 6b–c");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `site --out` never destroys what the tool did not write: a folder holding other files is
+/// refused (and left as it was) unless --force, a rebuild removes only files its own last build
+/// wrote, and it does not write through a symlink out of the folder.
+#[test]
+fn site_never_deletes_files_it_did_not_write() {
+    let dir = tmp("site-safety");
+    let run = dir.join("run");
+    assert!(train(&run, "synthetic:4", &["--epochs", "1"]).status.success());
+    // A page folder: `site` needs only its index.html here (no single-file build).
+    let web = dir.join("web");
+    std::fs::create_dir_all(&web).unwrap();
+    std::fs::write(web.join("index.html"), "<!doctype html><title>page</title>").unwrap();
+    let images = dir.join("images");
+    std::fs::create_dir_all(images.join("arc")).unwrap();
+    for i in 0..3 {
+        aurora_hash::data::synthetic::frame(3, i * 4, 64).save(images.join("arc").join(format!("f{i}.png"))).unwrap();
+    }
+    let site = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["site", images.to_str().unwrap(), "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cpu", "--web", web.to_str().unwrap()];
+        args.extend(extra);
+        tool(&args)
+    };
+    // The case: a folder of the user's own files.
+    let victim = dir.join("victim");
+    std::fs::create_dir_all(victim.join("sub")).unwrap();
+    std::fs::write(victim.join("thesis.docx"), b"four years of work").unwrap();
+    std::fs::write(victim.join("sub/results.csv"), b"a,b\n1,2\n").unwrap();
+    fails_with(&site(&victim, &[]), "thesis.docx");
+    assert_eq!(std::fs::read(victim.join("thesis.docx")).unwrap(), b"four years of work");
+    assert!(!victim.join("index.html").exists(), "nothing is written into a refused folder");
+    // --force writes the site beside them and removes nothing.
+    let o = site(&victim, &["--force"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("0 removed"), "{}", text(&o));
+    assert_eq!(std::fs::read(victim.join("sub/results.csv")).unwrap(), b"a,b\n1,2\n");
+    assert!(victim.join("index.html").is_file() && victim.join("images/arc/f0.png").is_file());
+
+    // A fresh site, a file the user adds to it, and a rebuild with one image fewer: only the
+    // gone image's own files are removed.
+    let out = dir.join("site");
+    assert!(site(&out, &[]).status.success());
+    std::fs::write(out.join("NOTES.md"), b"my notes").unwrap();
+    std::fs::remove_file(images.join("arc/f2.png")).unwrap();
+    let o = site(&out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!out.join("images/arc/f2.png").exists(), "the removed image's copy stays: {}", text(&o));
+    assert!(out.join("images/arc/f1.png").is_file());
+    assert_eq!(std::fs::read(out.join("NOTES.md")).unwrap(), b"my notes");
+
+    // A symlink where the site writes a folder is not written through.
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("keep.txt"), b"keep").unwrap();
+    std::fs::remove_dir_all(out.join("images")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join("images")).unwrap();
+    fails_with(&site(&out, &[]), "symlink");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 1, "nothing written or removed through the link");
+    // A file named like the one-file site that this tool did not write is not replaced.
+    let page = dir.join("page.html");
+    std::fs::write(&page, b"<html>my own page</html>").unwrap();
+    std::fs::remove_file(out.join("images")).unwrap();
+    fails_with(&site(&out, &["--single-file", page.to_str().unwrap()]), "page.html");
+    assert_eq!(std::fs::read(&page).unwrap(), b"<html>my own page</html>");
     let _ = std::fs::remove_dir_all(dir);
 }

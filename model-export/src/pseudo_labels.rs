@@ -1,0 +1,111 @@
+//! Pseudo-labelled frames for `train --unlabeled DIR --teacher RUN`: the teacher run's best
+//! model, with its calibration temperature, labels the frames it is sure of; they join the
+//! training images. Which frames were added, and why, is kept in the run's `pseudo.json`, so a
+//! resumed run trains on exactly the same set.
+
+use anyhow::{Context, Result, bail};
+use aurora_hash::calibrate;
+use aurora_hash::infer::encode;
+use aurora_hash::train::pseudo;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+use crate::dataset::{is_image, read_image};
+use crate::posttrain::Calibration;
+use crate::progress;
+use crate::run::{Run, RunConfig, read_json, write_json};
+
+#[derive(Serialize, Deserialize)]
+struct PseudoFile {
+    teacher: String,
+    threshold: f32,
+    temperature: f32,
+    frames: Vec<PseudoFrame>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PseudoFrame {
+    path: PathBuf,
+    class: usize,
+    probability: f32,
+}
+
+/// Labels the frames under `unlabeled` with `teacher` and appends those at or above
+/// `threshold` to `pixels` / `labels`; returns how many.
+#[allow(clippy::too_many_arguments)]
+pub fn add(
+    run: &Run,
+    unlabeled: &Path,
+    teacher: &Path,
+    threshold: f32,
+    config: &RunConfig,
+    device: &Device,
+    pixels: &mut Vec<Vec<f32>>,
+    labels: &mut Vec<usize>,
+) -> Result<usize> {
+    let teacher_run = Run::at(teacher);
+    let tc = teacher_run.config()?;
+    if tc.classes != config.classes || tc.preprocess != config.preprocess {
+        bail!("teacher {}: its classes or preprocessing differ from this run's", teacher.display());
+    }
+    let (model, ptr) = teacher_run.load_chosen_model(&tc.model, device)?;
+    let temperature = read_json::<Calibration>(&teacher.join(crate::posttrain::CALIBRATION_FILE)).map(|c| c.temperature).unwrap_or_else(|_| {
+        eprintln!("teacher {} has no calibration: using its raw probabilities", teacher.display());
+        1.0
+    });
+    let mut files: Vec<PathBuf> = std::fs::read_dir(unlabeled)
+        .with_context(|| format!("cannot read folder {}", unlabeled.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && is_image(p))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("{}: no images to pseudo-label", unlabeled.display());
+    }
+    let classes = config.classes.len();
+    let bar = progress::bar(files.len() as u64, "pseudo-labels");
+    let mut probs = Vec::with_capacity(files.len() * classes);
+    let mut inputs = Vec::with_capacity(files.len());
+    for chunk in files.chunks(32) {
+        let batch: Vec<Vec<f32>> = chunk.iter().map(|p| Ok(config.preprocess.apply(&read_image(p)?))).collect::<Result<_>>()?;
+        let e = encode(&model, &tc.model, batch.concat(), batch.len(), device);
+        probs.extend(calibrate::apply(&e.probs, classes, temperature));
+        inputs.extend(batch);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let chosen = pseudo::select(&probs, classes, threshold);
+    let frames: Vec<PseudoFrame> =
+        chosen.iter().map(|&(i, c)| PseudoFrame { path: files[i].canonicalize().unwrap_or(files[i].clone()), class: c, probability: probs[i * classes + c] }).collect();
+    let mut per_class = vec![0usize; classes];
+    for &(i, c) in &chosen {
+        per_class[c] += 1;
+        pixels.push(inputs[i].clone());
+        labels.push(c);
+    }
+    eprintln!(
+        "teacher {} (epoch {}, T = {temperature:.2}): {} of {} frames confident enough ({})",
+        teacher.display(),
+        ptr.epoch,
+        chosen.len(),
+        files.len(),
+        config.classes.iter().zip(&per_class).map(|(c, n)| format!("{c} {n}")).collect::<Vec<_>>().join(", ")
+    );
+    write_json(&run.dir.join("pseudo.json"), &PseudoFile { teacher: teacher.display().to_string(), threshold, temperature, frames })?;
+    Ok(chosen.len())
+}
+
+/// The frames `add` chose for this run before it was interrupted.
+pub fn reload(run: &Run, config: &RunConfig, pixels: &mut Vec<Vec<f32>>, labels: &mut Vec<usize>) -> Result<usize> {
+    let path = run.dir.join("pseudo.json");
+    if !path.exists() {
+        return Ok(0);
+    }
+    let file: PseudoFile = read_json(&path)?;
+    for f in &file.frames {
+        pixels.push(config.preprocess.apply(&read_image(&f.path)?));
+        labels.push(f.class);
+    }
+    Ok(file.frames.len())
+}
