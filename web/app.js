@@ -9,17 +9,14 @@
   const bundleBase = params.get("bundle") || "bundle/";
   const RESULTS = 12;
 
-  const NAMES = { arc: "arc", drapery: "drapery corona", radial: "radial corona", hot_spot: "hot-spot" };
-  const EXPLAIN = {
-    arc: "A quiet band of light stretched east–west across the sky, often the first aurora of the night.",
-    drapery: "Curtains of light hanging in folds and rays, rippling as the aurora becomes active.",
-    radial: "Rays that seem to burst outward from one point overhead: you are looking straight up along Earth's magnetic field.",
-    hot_spot: "Bright, irregular patches and spots of light, typical of the dayside aurora near noon.",
-  };
 
   const $ = (id) => document.getElementById(id);
   const state = { engine: null, archive: null, config: null, timings: {}, firstModelMs: null, ready: null };
-  const nice = (c) => NAMES[c] || c;
+  // Class names and explanations come from the bundle (bundle.json's class_info).
+  const info = (c) => (state.config.class_info || []).find((x) => x.id === c) || { id: c, name: c, description: "" };
+  const nice = (c) => info(c).name;
+  const article = (w) => (/^[aeiou]/i.test(w) ? "an" : "a");
+  const pct0 = (p) => `${(p * 100).toFixed(0)}%`;
   const ms = (x) => (x < 10 ? x.toFixed(1) : Math.round(x)) + " ms";
 
   function showError(message, hint) {
@@ -203,16 +200,30 @@
     }
   }
 
-  function showVerdict(classIndex, probabilities, caption, imgSrc) {
+  // `answer` (from the engine, the same code as `aurora-hash query`): calibrated
+  // probabilities, whether the top two are too close to call, and whether the picture looks
+  // like the frames the model learned from. Without it (an archive image) only the class.
+  function showVerdict(classIndex, answer, caption, imgSrc) {
     const classes = state.config.classes;
     const name = classes[classIndex];
+    const probabilities = answer ? answer.probabilities : null;
     $("query-img").src = imgSrc;
     $("query-caption").textContent = caption;
-    $("verdict").textContent = probabilities
-      ? `This looks like ${/^[aeiou]/.test(nice(name)) ? "an" : "a"} ${nice(name)} aurora (${(probabilities[classIndex] * 100).toFixed(0)}%)`
-      : `Archive image predicted as ${nice(name)}`;
+    let text;
+    if (!answer) {
+      text = `Archive image predicted as ${nice(name)}`;
+    } else if (answer.ambiguous) {
+      const other = classes[answer.runner_up];
+      text = `${nice(name)} or ${nice(other)}: the model cannot tell (${pct0(probabilities[classIndex])} / ${pct0(probabilities[answer.runner_up])})`;
+    } else {
+      text = `This looks like ${article(nice(name))} ${nice(name)} (${pct0(probabilities[classIndex])})`;
+    }
+    $("verdict").textContent = text;
     $("verdict").dataset.class = name;
-    $("explain").textContent = EXPLAIN[name] || "";
+    const ood = $("ood");
+    ood.hidden = !(answer && answer.out_of_domain);
+    $("verdict").dataset.outOfDomain = answer && answer.out_of_domain ? "true" : "false";
+    $("explain").textContent = info(name).description;
     const list = $("probs");
     list.replaceChildren();
     for (const [i, c] of classes.entries()) {
@@ -335,7 +346,7 @@
       const bytes = new Uint8Array(await file.arrayBuffer());
       $("verdict").textContent = "Looking…";
       const r = await classifyBytes(bytes);
-      showVerdict(r.class, r.probabilities, `${file.name} · ${r.width}×${r.height} px`, URL.createObjectURL(file));
+      showVerdict(r.class, r.answer, `${file.name} · ${r.width}×${r.height} px`, URL.createObjectURL(file));
       $("original").hidden = true;
       state.rerun = async () => {
         const results = await search(r.code);

@@ -267,6 +267,9 @@ fn base64_decode(s: &str) -> Vec<u8> {
 struct Site {
     dir: PathBuf,
     examples: Vec<PathBuf>,
+    /// A CIFAR-10 test photo on the server, and the native tool's answer for it.
+    cifar: PathBuf,
+    cifar_native: Value,
     url: String,
     _server: Guard,
 }
@@ -302,8 +305,13 @@ fn build_site(name: &str) -> Site {
             examples.push(target);
         }
     }
+    // Read from ../shared at run time (never committed): a photo far from any all-sky frame.
+    let cifar = dir.join("cifar-cat-0000.jpg");
+    std::fs::copy(workspace().join("../shared/data/cifar10/test/cat/0000.jpg"), &cifar).expect("../shared/data/cifar10/test/cat/0000.jpg");
+    let out = run_ok(tool().args(["query", "--bundle", dir.join("bundle").to_str().unwrap(), "--json", "--device", "cpu", "--k", "5"]).arg(&cifar));
+    let cifar_native: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     let (url, server) = serve(&dir);
-    Site { dir, examples, url, _server: server }
+    Site { dir, examples, cifar, cifar_native, url, _server: server }
 }
 
 /// `aurora-hash serve` on a free port: the URL and the process.
@@ -404,6 +412,33 @@ fn page_matches_the_native_tool_on_webgpu_and_cpu() {
         browser.wait(&format!("document.getElementById('query-caption').textContent.startsWith({})", json!(first)), "search by a result");
         let ids = browser.eval("return [...document.querySelectorAll('#hits button')].map((b) => b.dataset.id);", json!([]));
         assert!(!ids.as_array().unwrap().iter().any(|id| id == first), "the clicked image is not its own result: {ids}");
+
+        // Confidence: an in-domain frame gets calibrated bars and no warning; a CIFAR-10 photo
+        // gets the out-of-domain message first. The page and `query --json` agree on both.
+        for (path, want) in [(site.dir.join(rel), want.clone()), (site.cifar.clone(), site.cifar_native.clone())] {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            browser.send_file("#file", &path);
+            browser.wait(&format!("document.getElementById('query-caption').textContent.startsWith({}) && document.getElementById('verdict').dataset.outOfDomain", json!(name)), "the verdict");
+            let shown = browser.eval(
+                "return { ood: !document.getElementById('ood').hidden,
+                          flag: document.getElementById('verdict').dataset.outOfDomain,
+                          verdict: document.getElementById('verdict').textContent,
+                          bars: [...document.querySelectorAll('#probs li')].map((li) => li.getAttribute('aria-label')) };",
+                json!([]),
+            );
+            let got = browser.eval("return await window.aurora.classifyUrl(args[0]);", json!([path.strip_prefix(&site.dir).unwrap().to_string_lossy()]));
+            let native_out = want["out_of_domain"].as_bool().unwrap();
+            assert_eq!(shown["ood"], json!(native_out), "{backend} {name}: page {shown}, native {}", want["verdict"]);
+            assert_eq!(got["answer"]["out_of_domain"], json!(native_out), "{backend} {name}");
+            assert_eq!(shown["bars"].as_array().unwrap().len(), 4, "{shown}");
+            for (i, c) in classes.iter().enumerate() {
+                let (page, native) = (got["probabilities"][i].as_f64().unwrap(), want["probabilities"][c].as_f64().unwrap());
+                assert!((page - native).abs() < 0.01, "{backend} {name}: calibrated {c} {page} vs native {native}");
+            }
+            println!("{backend}: {name}: page \"{}\" (out of domain: {native_out}; score {} vs threshold {})", shown["verdict"], want["ood_score"], want["ood_threshold"]);
+        }
+        assert_eq!(site.cifar_native["out_of_domain"], json!(true), "the CIFAR-10 photo was taken for an all-sky frame: {}", site.cifar_native);
+        assert_eq!(native[rel]["out_of_domain"], json!(false), "an in-domain example was called out of domain: {}", native[rel]);
 
         // A file that is not an image: a clear message naming it, and the page still works.
         let bad = site.dir.join("not-a-photo.png");

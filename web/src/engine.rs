@@ -6,7 +6,9 @@ use aurora_hash::data::preprocess::Preprocess;
 use aurora_hash::export::{BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, INDEX_FILE, Manifest, WEIGHTS_FILE, model_from_bytes};
 use aurora_hash::hashing::{code_to_hex, pack_code};
 use aurora_hash::index::CodeIndex;
-use aurora_hash::infer::{encode_tensors, predicted_classes};
+use aurora_hash::answer::{Answer, answer};
+use aurora_hash::infer::encode_tensors_with_features;
+use aurora_hash::ood::Layer;
 use aurora_hash::model::{Arch, AuroraNet, ModelConfig};
 use burn::tensor::Device;
 use serde::Serialize;
@@ -34,7 +36,13 @@ pub struct Classified {
     pub height: u32,
     /// Index into the bundle's classes of the most probable class.
     pub class: usize,
+    /// Calibrated probabilities (the bundle's temperature applied).
     pub probabilities: Vec<f32>,
+    /// The network's own softmax, for comparing with the native tool.
+    pub raw_probabilities: Vec<f32>,
+    /// The calibrated answer with its "cannot tell" and out-of-domain verdicts, computed by
+    /// the same library code as `aurora-hash query`.
+    pub answer: Answer,
     /// The packed code, as [`aurora_hash::hashing::code_to_hex`] writes it.
     pub code: String,
     /// The hash layer's sigmoid outputs, for comparing with the native tool bit by bit.
@@ -73,6 +81,8 @@ impl Engine {
             weights_dtype: "f32".into(),
             provenance: "untrained, for speed measurements".into(),
             model: model_config,
+            confidence: Default::default(),
+            class_info: Vec::new(),
         };
         let chosen = backend::choose(pref).await.map_err(js_err)?;
         let model = AuroraNet::new(&config.model, &chosen.device);
@@ -90,9 +100,19 @@ impl Engine {
         self.note.clone()
     }
 
-    /// The bundle's configuration as JSON (classes, code length, input size, provenance).
+    /// The bundle's configuration as JSON (classes, code length, input size, provenance), with
+    /// `class_info` filled in (the defaults when the bundle has none) so the page has one
+    /// place to read class names from. The out-of-domain statistics stay in the engine.
     pub fn config_json(&self) -> String {
-        serde_json::to_string(&self.config).expect("bundle config serialises")
+        let mut c = self.config.clone();
+        c.class_info = self.config.class_info();
+        if let Some(m) = c.confidence.ood.as_mut() {
+            m.basis.clear();
+            m.whiten.clear();
+            m.mean.clear();
+            m.class_means.clear();
+        }
+        serde_json::to_string(&c).expect("bundle config serialises")
     }
 
     pub fn bits(&self) -> usize {
@@ -106,21 +126,31 @@ impl Engine {
         let pixels = self.config.preprocess.apply(&img);
         drop(image);
         let t1 = now_ms();
-        let (hash, probs) = encode_tensors(&self.model, &self.config.model, pixels, 1, &self.device);
+        let (hash, probs, features) = encode_tensors_with_features(&self.model, &self.config.model, pixels, 1, &self.device);
         let hash = read(hash).await?;
-        let probabilities = read(probs).await?;
+        let raw_probabilities = read(probs).await?;
+        // Only the layer the out-of-domain statistics were fitted on is read back.
+        let confidence = &self.config.confidence;
+        let feature = match confidence.ood.as_ref().map(|m| m.layer) {
+            Some(Layer::Conv5) => read(features.conv5).await?,
+            Some(Layer::Fc7) => read(features.fc7).await?,
+            Some(Layer::Hash) => read(features.hash_logits).await?,
+            None => Vec::new(),
+        };
         let t2 = now_ms();
-        if !plausible(&hash, &probabilities) {
+        if !plausible(&hash, &raw_probabilities) || !feature.iter().all(|v| v.is_finite()) {
             // A GPU driver that miscompiles a kernel returns garbage rather than an error; the
             // page treats this like a crash and moves to the CPU path.
             return Err(js_err(format!("{}: the network returned impossible values (a sigmoid outside 0..1 or probabilities not summing to 1)", INVALID)));
         }
-        let class = predicted_classes(&probabilities, probabilities.len())[0];
+        let answer = answer(&raw_probabilities, &feature, confidence);
         let out = Classified {
             width: img.width(),
             height: img.height(),
-            class,
-            probabilities,
+            class: answer.class,
+            probabilities: answer.probabilities.clone(),
+            raw_probabilities,
+            answer,
             code: code_to_hex(&pack_code(&hash)),
             hash,
             decode_ms: t1 - t0,

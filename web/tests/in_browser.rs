@@ -85,6 +85,8 @@ fn bundle(config: &ModelConfig, weights: &[u8]) -> (Vec<u8>, Vec<u8>) {
         classes: AURORA_CLASSES.iter().map(|c| c.to_string()).collect(),
         weights_dtype: "f16".into(),
         provenance: "test".into(),
+        confidence: Default::default(),
+        class_info: Vec::new(),
     };
     let json = serde_json::to_vec(&bundle).unwrap();
     let manifest = Manifest::for_files(&[(WEIGHTS_FILE, weights), (CONFIG_FILE, &json)]);
