@@ -153,7 +153,8 @@
       }
       state.complete = Promise.resolve();
     }
-    $("loading").hidden = shards.length > 1;
+    // A sharded archive keeps its progress bar until the last shard is in (loadShards).
+    $("loading").hidden = shards.length <= 1;
     $("input").hidden = false;
     return {
       backend: state.engine.backend(),
@@ -341,7 +342,13 @@
   async function onFile(file) {
     if (!file) return;
     clearError();
-    if (!state.engine) return;
+    if (!state.engine) {
+      // Dropped while the model loads: answered once it is ready, not ignored.
+      $("verdict").textContent = "Waiting for the model to load…";
+      $("result").hidden = false;
+      await state.ready.catch(() => {});
+      if (!state.engine) return;
+    }
     try {
       const bytes = new Uint8Array(await file.arrayBuffer());
       $("verdict").textContent = "Looking…";

@@ -207,7 +207,7 @@ impl Prepared {
         }
         let (device, device_name) = device::select(choice)?;
         let (model, ptr) = run.load_chosen_model(&config.model, &device)?;
-        let chosen = if run.best()?.is_some() { "best by validation" } else { "last" };
+        let chosen = if run.best()?.is_some() && !saved.validation.is_empty() { "best by validation" } else { "last epoch, no validation images" };
         Ok(Prepared { run, config, saved, listing, queries, database, device, device_name, model, epoch: ptr.epoch, checkpoint: format!("{chosen}: epoch {}", ptr.epoch) })
     }
 
