@@ -58,7 +58,9 @@ pub struct OodModel {
     /// Mean squared residual per discarded direction over the training frames (1 when none
     /// is discarded).
     pub residual_variance: f32,
-    /// Scores above it are out of domain.
+    /// Scores above it are out of domain; +∞ (written `null`: JSON has no infinity) until a
+    /// threshold is set from validation frames.
+    #[serde(with = "infinite_as_null")]
     pub threshold: f32,
     /// Share of in-domain validation frames above the threshold (by construction).
     pub validation_rejected: f32,
@@ -227,6 +229,20 @@ impl OodModel {
     }
 }
 
+/// `f32` fields that may be +∞: JSON has no infinity (serde_json writes `null`, which would not
+/// read back), so +∞ is written as `null` and `null` read as +∞.
+pub mod infinite_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() { s.serialize_f32(*v) } else { s.serialize_none() }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+        Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::INFINITY))
+    }
+}
+
 /// Area under the ROC curve of telling `outside` from `inside` by score (higher = more out of
 /// domain): the probability that a random outside image scores above a random inside one,
 /// ties counting half (Mann–Whitney U).
@@ -307,6 +323,11 @@ mod tests {
         let caught = m.scores(&outside).iter().filter(|&&s| m.is_out(s)).count();
         assert!(caught > 360, "{caught} of 400 flagged");
         m.validate(2, 8).unwrap();
+        // A statistics file without a threshold (no validation frames) reads back as such.
+        let mut open = m.clone();
+        open.threshold = f32::INFINITY;
+        let back: OodModel = serde_json::from_str(&serde_json::to_string(&open).unwrap()).unwrap();
+        assert_eq!(back.threshold, f32::INFINITY);
         assert!(m.validate(3, 8).is_err() && m.validate(2, 9).is_err());
         // With PCA to 4 directions it still works and stays consistent.
         let p = OodModel::fit(Layer::Fc7, &train, 8, &labels, 2, 4, 1);

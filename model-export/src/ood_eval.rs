@@ -31,6 +31,7 @@ pub struct OodRow {
 pub struct OodReport {
     /// The score the bundle ships.
     pub shipped: String,
+    #[serde(with = "aurora_hash::ood::infinite_as_null")]
     pub threshold: f32,
     /// Share of the in-domain test frames flagged (the validation share is 5 % by construction).
     pub test_flagged: f64,

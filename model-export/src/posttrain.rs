@@ -157,9 +157,10 @@ pub fn confidence(run: &Run, config: &RunConfig) -> Result<aurora_hash::answer::
             1.0
         }
     };
-    let ood = cached_ood(run, config)?;
+    // Statistics without a threshold (a run without validation frames) give no verdict.
+    let ood = cached_ood(run, config)?.filter(|m| m.threshold.is_finite());
     if ood.is_none() {
-        eprintln!("note: {} has no out-of-domain statistics for its chosen checkpoint (`aurora-hash eval` fits them): the bundle gives no out-of-domain verdict", run.dir.display());
+        eprintln!("note: {} has no out-of-domain statistics with a threshold for its chosen checkpoint (`aurora-hash eval` fits them; the threshold needs validation frames): the bundle gives no out-of-domain verdict", run.dir.display());
     }
     Ok(aurora_hash::answer::Confidence { temperature, ood })
 }
