@@ -149,6 +149,18 @@ impl BundleConfig {
         if c.classes.len() != c.model.num_classes {
             return Err(BundleError::Config(CONFIG_FILE.into(), format!("{} class names for {} classes", c.classes.len(), c.model.num_classes)));
         }
+        // Preprocessing that does not make the model's input would fail deep in the network (or
+        // allocate without bound, or give NaN): refused here, naming the field.
+        let (p, m) = (&c.preprocess, &c.model);
+        if p.size != m.input_size {
+            return Err(BundleError::Config(CONFIG_FILE.into(), format!("preprocess.size is {} but the model takes {} px (model.input_size)", p.size, m.input_size)));
+        }
+        if p.channels != m.in_channels {
+            return Err(BundleError::Config(CONFIG_FILE.into(), format!("preprocess.channels is {} but the model takes {} (model.in_channels)", p.channels, m.in_channels)));
+        }
+        if !(p.std > 0.0 && p.std.is_finite() && p.mean.is_finite()) {
+            return Err(BundleError::Config(CONFIG_FILE.into(), format!("preprocess.std must be a positive number and preprocess.mean finite (got std {}, mean {})", p.std, p.mean)));
+        }
         let t = c.confidence.temperature;
         if !(t > 0.0 && t.is_finite()) {
             return Err(BundleError::Config(CONFIG_FILE.into(), format!("confidence.temperature must be a positive number, got {t}")));

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::dataset::{is_image, read_image};
 use aurora_hash::infer::predicted_classes;
 use crate::device::{self, Choice};
+use crate::out_folder::printable;
 use crate::progress;
 use crate::run::{Run, write_atomic};
 
@@ -379,6 +380,10 @@ pub fn query(a: &QueryArgs) -> Result<()> {
     let layer = confidence.ood.as_ref().map_or(Layer::Conv5, |m| m.layer);
     // An index entry whose class is beyond the bundle's is reported, not indexed into.
     let class_name = |c: usize| classes.get(c).cloned().unwrap_or_else(|| format!("class {c} (not in the bundle)"));
+    // Written through a lock with `?`, so a closed pipe ends the command instead of panicking,
+    // and names shown are stripped of control characters (an id cannot rewrite the terminal).
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     for image in &a.images {
         let img = read_image(image)?;
         let (e, layers) = encode_layers(&bundle.model, &bundle.config.model, bundle.config.preprocess.apply(&img), 1, &bundle.device);
@@ -412,17 +417,17 @@ pub fn query(a: &QueryArgs) -> Result<()> {
                     })
                 }).collect::<Vec<_>>(),
             });
-            println!("{}", serde_json::to_string(&v)?);
+            writeln!(out, "{}", serde_json::to_string(&v)?)?;
         } else {
-            println!("{}: {}", image.display(), verdict(&said, &info));
+            writeln!(out, "{}: {}", printable(&image.display().to_string()), verdict(&said, &info))?;
             for (c, p) in info.iter().zip(&said.probabilities) {
-                println!("  {:>16} {:5.1}%", c.name, p * 100.0);
+                writeln!(out, "  {:>16} {:5.1}%", c.name, p * 100.0)?;
             }
-            println!("nearest {} of {} archive images (Hamming distance of {bits}-bit codes):", hits.len(), index.len());
+            writeln!(out, "nearest {} of {} archive images (Hamming distance of {bits}-bit codes):", hits.len(), index.len())?;
             for h in &hits {
                 let en = &index.entries[h.index];
                 let label = en.label.map_or(String::new(), |l| format!(", labelled {}", class_name(l as usize)));
-                println!("  {:>3}  {}  ({}{label})", h.distance, en.id, class_name(en.predicted as usize));
+                writeln!(out, "  {:>3}  {}  ({}{label})", h.distance, printable(&en.id), class_name(en.predicted as usize))?;
             }
         }
     }

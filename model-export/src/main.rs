@@ -101,6 +101,10 @@ struct DemoArgs {
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = dispatch(cli.command) {
+        // `aurora-hash query … | head`: the reader went away; nothing is wrong.
+        if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+            std::process::exit(0);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

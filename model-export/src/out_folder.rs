@@ -25,7 +25,7 @@ const MAX_TEXT_BYTES: u64 = 64 << 20;
 
 /// `text` with every control character written as a visible escape, so a file name cannot
 /// rewrite the terminal.
-fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     if !text.chars().any(char::is_control) {
         return text.to_string();
     }

@@ -294,6 +294,16 @@ fn export_index_query_and_merge() {
     assert_eq!(v["neighbours"].as_array().unwrap().len(), 3);
     let o = tool(&["query", q.to_str().unwrap(), "--bundle", b, "--index", &idx("whole.idx")]);
     assert!(text(&o).contains("nearest"), "{}", text(&o));
+    // `query … | head`: a reader that goes away ends the command quietly, not in a panic.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aurora-hash"))
+        .args(["query", q.to_str().unwrap(), q.to_str().unwrap(), q.to_str().unwrap(), "--bundle", b, "--index", &idx("whole.idx")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success() && !String::from_utf8_lossy(&o.stderr).contains("panicked"), "{}", text(&o));
     // Damaged index and bundle files are named.
     let mut bytes = std::fs::read(dir.join("whole.idx")).unwrap();
     bytes.truncate(bytes.len() - 5);
@@ -393,5 +403,50 @@ fn site_never_deletes_files_it_did_not_write() {
     std::fs::remove_file(out.join("images")).unwrap();
     fails_with(&site(&out, &["--single-file", page.to_str().unwrap()]), "page.html");
     assert_eq!(std::fs::read(&page).unwrap(), b"<html>my own page</html>");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A bundle.json that disagrees with itself (its checksum updated to match, as a hand edit
+/// with the manifest fixed up would be) is refused naming the file and the field, never a
+/// panic or an unbounded allocation.
+#[test]
+fn bundle_that_disagrees_with_itself_is_refused_by_name() {
+    let dir = tmp("bundle-fields");
+    let run = dir.join("run");
+    assert!(train(&run, "synthetic:4", &["--epochs", "1"]).status.success());
+    let bundle = dir.join("bundle");
+    assert!(tool(&["export", "--run", run.to_str().unwrap(), "--out", bundle.to_str().unwrap()]).status.success());
+    let photo = dir.join("photo.png");
+    aurora_hash::data::synthetic::frame(1, 0, 80).save(&photo).unwrap();
+    let original: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("bundle.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let cases: [(&str, serde_json::Value, &str); 6] = [
+        ("/preprocess/size", 65.into(), "preprocess.size"),
+        ("/preprocess/channels", 3.into(), "preprocess.channels"),
+        ("/preprocess/std", 0.into(), "preprocess.std"),
+        ("/model/input_size", 1_000_000.into(), "too large"),
+        ("/model/fc_width", 100_000_000.into(), "fc_width"),
+        ("/confidence/temperature", (-1.0).into(), "temperature"),
+    ];
+    for (pointer, value, needle) in cases {
+        let mut edited = original.clone();
+        *edited.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value;
+        if pointer == "/model/input_size" {
+            edited["preprocess"]["size"] = 1_000_000.into();
+        }
+        let bytes = serde_json::to_vec_pretty(&edited).unwrap();
+        let mut m = manifest.clone();
+        for f in m["files"].as_array_mut().unwrap() {
+            if f["name"] == "bundle.json" {
+                f["size"] = bytes.len().into();
+                f["sha256"] = aurora_hash::export::sha256_hex(&bytes).into();
+            }
+        }
+        std::fs::write(bundle.join("bundle.json"), &bytes).unwrap();
+        std::fs::write(bundle.join("manifest.json"), serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+        let o = tool(&["query", photo.to_str().unwrap(), "--bundle", bundle.to_str().unwrap(), "--device", "cpu"]);
+        fails_with(&o, "bundle.json");
+        fails_with(&o, needle);
+    }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -55,6 +55,12 @@ pub struct ModelConfig {
     pub dropout: f64,
 }
 
+/// Bounds that keep a configuration read from a file from asking for an unbounded allocation
+/// (a 10⁶ px input is 10¹² bytes of activations): far above any model this project trains.
+pub const MAX_INPUT: usize = 1024;
+pub const MAX_FC: usize = 16384;
+pub const MAX_CLASSES: usize = 10_000;
+
 /// A configuration that cannot be built, with the value at fault.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
@@ -68,8 +74,12 @@ pub enum ConfigError {
     InputTooSmall { size: usize, arch: &'static str, min: usize },
     #[error("width must be in (0, 4], got {0}")]
     Width(f32),
-    #[error("fc_width must be at least 1, got {0}")]
+    #[error("input size {0} px is too large (at most {MAX_INPUT} px; the paper uses 224)")]
+    InputTooLarge(usize),
+    #[error("fc_width must be between 1 and {MAX_FC}, got {0}")]
     FcWidth(usize),
+    #[error("num_classes must be at most {MAX_CLASSES}, got {0}")]
+    TooManyClasses(usize),
     #[error("dropout must be in [0, 1), got {0}")]
     Dropout(f64),
 }
@@ -143,13 +153,16 @@ impl ModelConfig {
         if self.num_classes < 2 {
             return Err(ConfigError::Classes(self.num_classes));
         }
+        if self.num_classes > MAX_CLASSES {
+            return Err(ConfigError::TooManyClasses(self.num_classes));
+        }
         if self.in_channels != 1 && self.in_channels != 3 {
             return Err(ConfigError::Channels(self.in_channels));
         }
         if !(self.width > 0.0 && self.width <= 4.0) {
             return Err(ConfigError::Width(self.width));
         }
-        if self.fc_width == 0 {
+        if self.fc_width == 0 || self.fc_width > MAX_FC {
             return Err(ConfigError::FcWidth(self.fc_width));
         }
         if !(0.0..1.0).contains(&self.dropout) {
@@ -158,6 +171,9 @@ impl ModelConfig {
         let min = self.min_input();
         if self.input_size < min {
             return Err(ConfigError::InputTooSmall { size: self.input_size, arch: self.arch.name(), min });
+        }
+        if self.input_size > MAX_INPUT {
+            return Err(ConfigError::InputTooLarge(self.input_size));
         }
         Ok(())
     }
