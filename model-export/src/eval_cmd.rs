@@ -266,16 +266,17 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
         map: block_bootstrap(&groups, RESAMPLES, seed, |it| mean_of(&cc.ap, it)),
         network_minus_baseline: paired_block_bootstrap(&groups, RESAMPLES, seed, |it| mean_of(&retrieval.ap, it), |it| mean_of(&cc.ap, it)),
     };
+    // One pass over the validation images serves the calibration and the out-of-domain threshold.
+    let val = resolve_ids(&listing, &saved.validation)?;
+    let (val_encoded, val_layers) = posttrain::layers_of(&model, &config, &listing, &val, &device, "validation")?;
     // Calibration on the test images, before and after the temperature fitted on validation.
-    let cal = posttrain::calibration(&run, &config, &listing, &saved, &device)?;
+    let cal = posttrain::calibration(&run, &config, epoch, &val_encoded.probs, &label(&val))?;
     let calibration = CalibrationReport {
         temperature: cal.temperature,
         before: calibrate::reliability(&q.probs, &q_labels, num_classes, ECE_BINS),
         after: calibrate::reliability(&calibrate::apply(&q.probs, num_classes, cal.temperature), &q_labels, num_classes, ECE_BINS),
     };
     // Out of domain: the shipped statistics, and the candidates measured on --ood sets.
-    let val = resolve_ids(&listing, &saved.validation)?;
-    let (_, val_layers) = posttrain::layers_of(&model, &config, &listing, &val, &device, "validation")?;
     let (train_labels, train_layers) = if saved.database.is_none() {
         (db_labels.clone(), db_layers)
     } else {

@@ -13,7 +13,6 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Listing;
-use crate::eval_cmd::encode_all;
 use crate::run::{Run, RunConfig, SavedSplit, read_json, write_json};
 use crate::train_cmd::resolve_ids;
 
@@ -35,33 +34,48 @@ pub struct Calibration {
     pub validation_ece_after: f64,
 }
 
-/// The run's calibration for its chosen checkpoint: read, or fitted on the validation images
-/// and saved. Without validation images the temperature is 1.
-pub fn calibration(run: &Run, config: &RunConfig, listing: &Listing, saved: &SavedSplit, device: &burn::tensor::Device) -> Result<Calibration> {
-    let (model, ptr) = run.load_chosen_model(&config.model, device)?;
+/// The run's calibration for its chosen checkpoint (`epoch`): read, or fitted on the
+/// validation images' probabilities (`probs`, with their labels) and saved.
+pub fn calibration(run: &Run, config: &RunConfig, epoch: usize, probs: &[f32], truth: &[usize]) -> Result<Calibration> {
     let path = run.dir.join(CALIBRATION_FILE);
     if let Ok(c) = read_json::<Calibration>(&path)
-        && c.epoch == ptr.epoch
+        && c.epoch == epoch
     {
         return Ok(c);
     }
-    let val = resolve_ids(listing, &saved.validation)?;
-    let truth: Vec<usize> = val.iter().map(|&i| listing.samples[i].label.unwrap_or(0)).collect();
     let classes = config.classes.len();
-    let (encoded, _) = encode_all(&model, config, listing, &val, device, 64, "calibrating", false)?;
-    let temperature = fit_temperature(&encoded.probs, &truth, classes);
-    let after = aurora_hash::calibrate::apply(&encoded.probs, classes, temperature);
+    let temperature = fit_temperature(probs, truth, classes);
+    let after = aurora_hash::calibrate::apply(probs, classes, temperature);
     let c = Calibration {
         temperature,
-        epoch: ptr.epoch,
-        validation_images: val.len(),
-        validation_nll_before: mean_nll(&encoded.probs, &truth, classes),
-        validation_nll_after: mean_nll(&after, &truth, classes),
-        validation_ece_before: reliability(&encoded.probs, &truth, classes, ECE_BINS).ece,
-        validation_ece_after: reliability(&after, &truth, classes, ECE_BINS).ece,
+        epoch,
+        validation_images: truth.len(),
+        validation_nll_before: mean_nll(probs, truth, classes),
+        validation_nll_after: mean_nll(&after, truth, classes),
+        validation_ece_before: reliability(probs, truth, classes, ECE_BINS).ece,
+        validation_ece_after: reliability(&after, truth, classes, ECE_BINS).ece,
     };
     write_json(&path, &c)?;
     Ok(c)
+}
+
+/// What a finished run fits from its chosen checkpoint: the calibration and the out-of-domain
+/// statistics, from one pass over the validation images and one over the training images.
+pub fn after_training(run: &Run, config: &RunConfig, listing: &Listing, saved: &SavedSplit, device: &Device) -> Result<(Calibration, OodModel)> {
+    let (model, ptr) = run.load_chosen_model(&config.model, device)?;
+    let val = resolve_ids(listing, &saved.validation)?;
+    let truth: Vec<usize> = val.iter().map(|&i| listing.samples[i].label.unwrap_or(0)).collect();
+    let (val_encoded, val_layers) = layers_of(&model, config, listing, &val, device, "validation")?;
+    let c = calibration(run, config, ptr.epoch, &val_encoded.probs, &truth)?;
+    let m = match cached_ood(run, config)? {
+        Some(m) => m,
+        None => {
+            let train = resolve_ids(listing, &saved.train)?;
+            let (_, train_layers) = layers_of(&model, config, listing, &train, device, "training")?;
+            ood_from_layers(run, config, listing, saved, &train_layers, &val_layers)?
+        }
+    };
+    Ok((c, m))
 }
 
 pub const OOD_FILE: &str = "ood.json";
@@ -109,19 +123,6 @@ pub fn fit_ood(
         m.set_threshold(&scores, OOD_VALIDATION_REJECT);
     }
     m
-}
-
-/// The run's out-of-domain statistics for its chosen checkpoint: read, or fitted and saved.
-pub fn ood(run: &Run, config: &RunConfig, listing: &Listing, saved: &SavedSplit, device: &Device) -> Result<OodModel> {
-    if let Some(m) = cached_ood(run, config)? {
-        return Ok(m);
-    }
-    let (model, _) = run.load_chosen_model(&config.model, device)?;
-    let train = resolve_ids(listing, &saved.train)?;
-    let val = resolve_ids(listing, &saved.validation)?;
-    let (_, train_layers) = layers_of(&model, config, listing, &train, device, "ood: train")?;
-    let (_, val_layers) = layers_of(&model, config, listing, &val, device, "ood: validation")?;
-    ood_from_layers(run, config, listing, saved, &train_layers, &val_layers)
 }
 
 /// `ood.json` when it belongs to the chosen checkpoint and the current settings.

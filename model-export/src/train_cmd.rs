@@ -541,12 +541,11 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         eprintln!("best validation: epoch {epoch}, balanced accuracy {:.3}, accuracy {:.3}", v.balanced_accuracy, v.accuracy);
     }
     if progress.finished(epochs) && !val_labels.is_empty() {
-        let c = crate::posttrain::calibration(&run, &config, &listing, &saved, &device)?;
+        let (c, m) = crate::posttrain::after_training(&run, &config, &listing, &saved, &device)?;
         eprintln!(
             "calibration: T = {:.2} (validation NLL {:.3} → {:.3}, ECE {:.3} → {:.3})",
             c.temperature, c.validation_nll_before, c.validation_nll_after, c.validation_ece_before, c.validation_ece_after
         );
-        let m = crate::posttrain::ood(&run, &config, &listing, &saved, &device)?;
         eprintln!(
             "out-of-domain statistics: {} features, {} directions, threshold {:.1} ({:.0}% of validation frames above it)",
             m.layer.name(),
