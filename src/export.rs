@@ -23,6 +23,8 @@ use sha2::{Digest, Sha256};
 
 pub const BUNDLE_FORMAT: u32 = 1;
 pub const WEIGHTS_FILE: &str = "model.bpk";
+/// The largest calibration temperature a bundle may carry.
+pub const MAX_TEMPERATURE: f32 = 100.0;
 pub const CONFIG_FILE: &str = "bundle.json";
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The archive index a site ships inside its bundle folder (listed in the manifest).
@@ -161,9 +163,14 @@ impl BundleConfig {
         if !(p.std > 0.0 && p.std.is_finite() && p.mean.is_finite()) {
             return Err(BundleError::Config(CONFIG_FILE.into(), format!("preprocess.std must be a positive number and preprocess.mean finite (got std {}, mean {})", p.std, p.mean)));
         }
+        // Fitted temperatures are near 1 (0.8–1.5 here); one of 1000 would make every answer a
+        // uniform guess, so it is taken for a damaged or mistyped file.
         let t = c.confidence.temperature;
-        if !(t > 0.0 && t.is_finite()) {
-            return Err(BundleError::Config(CONFIG_FILE.into(), format!("confidence.temperature must be a positive number, got {t}")));
+        if !(t > 0.0 && t <= MAX_TEMPERATURE) {
+            return Err(BundleError::Config(CONFIG_FILE.into(), format!("confidence.temperature must be a number in (0, {MAX_TEMPERATURE}], got {t}")));
+        }
+        if c.weights_dtype != "f16" && c.weights_dtype != "f32" {
+            return Err(BundleError::Config(CONFIG_FILE.into(), format!("weights_dtype must be \"f16\" or \"f32\", got \"{}\"", c.weights_dtype)));
         }
         if let Some(ood) = &c.confidence.ood {
             let dim = crate::infer::Layers::width(&c.model, ood.layer);

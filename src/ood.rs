@@ -222,6 +222,9 @@ impl OodModel {
         if !(self.residual_variance > 0.0 && self.residual_variance.is_finite()) {
             return bad("the residual variance must be a positive number".into());
         }
+        if !(0.0..=1.0).contains(&self.validation_rejected) {
+            return bad(format!("validation_rejected is a share of frames, got {}", self.validation_rejected));
+        }
         if self.mean.iter().chain(&self.basis).chain(&self.whiten).chain(&self.class_means).any(|v| !v.is_finite()) || self.threshold.is_nan() {
             return bad("non-finite values".into());
         }

@@ -15,7 +15,8 @@ use aurora_hash::model::AuroraNet;
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 
-use crate::dataset::{is_image, read_image};
+use crate::dataset::read_image;
+use crate::files::{BINARY_CAP, TEXT_CAP, find_images, read_capped};
 use aurora_hash::infer::predicted_classes;
 use crate::device::{self, Choice};
 use crate::out_folder::printable;
@@ -36,9 +37,19 @@ pub struct ExportArgs {
     /// Keep the weights in f32 (default: f16, half the size).
     #[arg(long)]
     pub f32: bool,
+    /// Write into a folder that is not a bundle (files of the bundle's names are replaced;
+    /// nothing else is touched).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn export(a: &ExportArgs) -> Result<()> {
+    // A bundle folder is recognised by its manifest; any other folder with files in it is the
+    // user's, and is not written into without --force.
+    crate::out_folder::set_force(a.force);
+    crate::out_folder::check_folder(&a.out, "bundle", |root| {
+        read_capped(&root.join(MANIFEST_FILE), TEXT_CAP).is_ok_and(|b| Manifest::parse(&b).is_ok())
+    })?;
     let run = Run::at(&a.run);
     let config = run.config()?;
     let device = Device::flex();
@@ -61,7 +72,7 @@ pub fn export(a: &ExportArgs) -> Result<()> {
     let mut manifest = Manifest::for_files(&[(WEIGHTS_FILE, &weights), (CONFIG_FILE, &bundle_json)]);
     // Exporting the same weights again keeps an index built beside them valid (and listed),
     // so a site rebuild encodes only new images.
-    if let Ok(old) = std::fs::read(a.out.join(MANIFEST_FILE)).map_err(anyhow::Error::from).and_then(|b| Ok(Manifest::parse(&b)?)) {
+    if let Ok(old) = read_capped(&a.out.join(MANIFEST_FILE), TEXT_CAP).and_then(|b| Ok(Manifest::parse(&b)?)) {
         let same = |name: &str| old.files.iter().find(|f| f.name == name).map(|f| &f.sha256) == manifest.files.iter().find(|f| f.name == name).map(|f| &f.sha256);
         if same(WEIGHTS_FILE) && same(CONFIG_FILE) {
             manifest.files.extend(old.files.iter().filter(|f| f.name != WEIGHTS_FILE && f.name != CONFIG_FILE).cloned());
@@ -90,7 +101,8 @@ pub struct Bundle {
 pub fn load_bundle(dir: &Path, choice: Choice) -> Result<Bundle> {
     let read = |name: &str| -> Result<Vec<u8>> {
         let p = dir.join(name);
-        std::fs::read(&p).with_context(|| format!("bundle {}: cannot read {}", dir.display(), p.display()))
+        let cap = if name == WEIGHTS_FILE { BINARY_CAP } else { TEXT_CAP };
+        read_capped(&p, cap).with_context(|| format!("bundle {}", dir.display()))
     };
     let manifest = Manifest::parse(&read(MANIFEST_FILE)?).with_context(|| format!("bundle {}", dir.display()))?;
     let config_bytes = read(CONFIG_FILE)?;
@@ -104,7 +116,7 @@ pub fn load_bundle(dir: &Path, choice: Choice) -> Result<Bundle> {
 }
 
 pub fn read_index(path: &Path) -> Result<CodeIndex> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read index {}", path.display()))?;
+    let bytes = read_capped(path, BINARY_CAP)?;
     CodeIndex::from_bytes(&bytes).with_context(|| format!("index {}", path.display()))
 }
 
@@ -159,6 +171,10 @@ pub struct IndexArgs {
     /// results (named by `aurora_hash::index::thumb_path`).
     #[arg(long)]
     pub thumbs: bool,
+    /// Stop at the first image that cannot be read (default: report it by name, index the
+    /// rest, and say how many were skipped).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Longest side of a thumbnail: sharp on a phone's results grid (YRS frames: ~3.3 KB each).
@@ -185,7 +201,7 @@ fn list_in_manifest(index_path: &Path, bytes: &[u8]) -> Result<()> {
     if !manifest_path.is_file() {
         return Ok(());
     }
-    let raw = std::fs::read(&manifest_path).with_context(|| format!("cannot read {}", manifest_path.display()))?;
+    let raw = read_capped(&manifest_path, TEXT_CAP)?;
     let mut manifest = Manifest::parse(&raw).with_context(|| format!("{}", manifest_path.display()))?;
     let name = index_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     manifest.set(&name, bytes);
@@ -206,30 +222,14 @@ fn stale_in_bundle(index_path: &Path) -> Result<bool> {
     if !manifest_path.is_file() {
         return Ok(false);
     }
-    let manifest = Manifest::parse(&std::fs::read(&manifest_path)?).with_context(|| format!("{}", manifest_path.display()))?;
+    let manifest = Manifest::parse(&read_capped(&manifest_path, TEXT_CAP)?).with_context(|| format!("{}", manifest_path.display()))?;
     let name = index_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let bytes = std::fs::read(index_path).with_context(|| format!("cannot read index {}", index_path.display()))?;
+    let bytes = read_capped(index_path, BINARY_CAP)?;
     let stale = manifest.verify(&name, &bytes).is_err();
     if stale {
         eprintln!("{}: made before the bundle was last exported: indexing everything again", index_path.display());
     }
     Ok(stale)
-}
-
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read folder {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else if is_image(&p) {
-            out.push(p);
-        }
-    }
-    Ok(())
 }
 
 pub fn index(cmd: &IndexCommand) -> Result<()> {
@@ -248,7 +248,7 @@ pub fn index(cmd: &IndexCommand) -> Result<()> {
         }
         IndexCommand::Build(a) => build(a),
         IndexCommand::Random { bundle, count, seed, out } => {
-            let config = BundleConfig::parse(&std::fs::read(bundle.join(CONFIG_FILE)).with_context(|| format!("cannot read {}", bundle.join(CONFIG_FILE).display()))?)
+            let config = BundleConfig::parse(&read_capped(&bundle.join(CONFIG_FILE), TEXT_CAP)?)
                 .with_context(|| format!("bundle {}", bundle.display()))?;
             let index = CodeIndex::random(*count, config.model.bits, config.classes.clone(), *seed);
             write_atomic(out, &index.to_bytes())?;
@@ -274,8 +274,7 @@ fn build(a: &IndexArgs) -> Result<()> {
     } else {
         CodeIndex::new(bits, bundle.config.classes.clone())
     };
-    let mut files = Vec::new();
-    walk(&a.images, &mut files)?;
+    let (files, mut skipped) = find_images(&a.images, a.strict)?;
     if files.is_empty() {
         bail!("{}: no images found", a.images.display());
     }
@@ -285,14 +284,27 @@ fn build(a: &IndexArgs) -> Result<()> {
     let bar = progress::bar(todo.len() as u64, "indexing");
     let thumbs_dir = a.out.parent().unwrap_or(Path::new("."));
     let classes = &bundle.config.classes;
-    for chunk in todo.chunks(a.batch.max(1)) {
+    for batch in todo.chunks(a.batch.max(1)) {
         let mut pixels = Vec::new();
-        for p in chunk {
-            let img = read_image(p)?;
+        // The images of this batch that could be read; a bad one is reported and left out.
+        let mut chunk = Vec::with_capacity(batch.len());
+        for &p in batch {
+            let img = match read_image(p) {
+                Ok(img) => img,
+                Err(e) => {
+                    skipped.add(p, format!("{e:#}"), a.strict)?;
+                    continue;
+                }
+            };
             if a.thumbs {
                 write_thumb(thumbs_dir, &id_of(p), &img)?;
             }
             pixels.extend(bundle.config.preprocess.apply(&img));
+            chunk.push(p);
+        }
+        bar.inc(batch.len() as u64);
+        if chunk.is_empty() {
+            continue;
         }
         let mut e = encode(&bundle.model, &bundle.config.model, pixels, chunk.len(), &bundle.device);
         // The probability an entry carries is the calibrated one, as `query` and the page show.
@@ -317,9 +329,11 @@ fn build(a: &IndexArgs) -> Result<()> {
             };
             index.push(entry, &pack_code(&e.hash[k * bits..(k + 1) * bits]));
         }
-        bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
+    if index.is_empty() {
+        bail!("{}: none of the {} images could be read", a.images.display(), files.len());
+    }
     let bytes = index.to_bytes();
     write_atomic(&a.out, &bytes)?;
     list_in_manifest(&a.out, &bytes)?;
@@ -331,6 +345,9 @@ fn build(a: &IndexArgs) -> Result<()> {
         bytes.len() as f64 / 1e3,
         bits.div_ceil(8)
     );
+    if let Some(line) = skipped.summary(&a.images.display().to_string()) {
+        eprintln!("{line}");
+    }
     Ok(())
 }
 
@@ -369,6 +386,14 @@ pub fn query(a: &QueryArgs) -> Result<()> {
         bail!("{}: index has {}-bit codes but the bundle's model makes {bits}-bit codes", index_path.display(), index.bits());
     }
     let classes = &bundle.config.classes;
+    if index.classes != *classes {
+        bail!(
+            "{}: index was built for classes {} but the bundle has {}: build it again with this bundle",
+            index_path.display(),
+            index.classes.join(", "),
+            classes.join(", ")
+        );
+    }
     let filter = match &a.class {
         Some(c) => Some(
             classes.iter().position(|x| x == c).with_context(|| format!("unknown class `{c}` (classes: {})", classes.join(", ")))? as u16,

@@ -8,6 +8,7 @@ use aurora_hash::data::{AURORA_CLASSES, Sample, synthetic};
 use image::DynamicImage;
 use std::path::{Path, PathBuf};
 
+use crate::files::{IMAGE_CAP, Skipped, find_images, image_extensions, read_capped, read_text, sub_folders};
 use crate::progress;
 
 /// Where the images come from, as given on the command line and saved in the run.
@@ -60,22 +61,6 @@ pub struct Listing {
     pub given_test: Option<Vec<usize>>,
 }
 
-const IMAGE_EXTS: [&str; 8] = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"];
-
-/// Whether the file name has an extension of a format the decoder reads.
-pub fn is_image(p: &Path) -> bool {
-    p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTS.contains(&e.to_ascii_lowercase().as_str()))
-}
-
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read folder {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    v.sort();
-    Ok(v)
-}
-
 /// Orders class names: the paper's aurora order when they are the four aurora classes,
 /// alphabetical otherwise.
 fn order_classes(mut names: Vec<String>) -> Vec<String> {
@@ -90,7 +75,9 @@ fn order_classes(mut names: Vec<String>) -> Vec<String> {
     names
 }
 
-pub fn list(source: &Source) -> Result<Listing> {
+/// Lists a dataset. Files that cannot be images (a FIFO, a device, a symlink loop) and manifest
+/// rows without a file are reported by name and left out, or stop the listing under `strict`.
+pub fn list(source: &Source, strict: bool) -> Result<Listing> {
     match source {
         Source::Synthetic { per_class, .. } => {
             let n = per_class * AURORA_CLASSES.len();
@@ -103,12 +90,12 @@ pub fn list(source: &Source) -> Result<Listing> {
                 given_test: None,
             })
         }
-        Source::Path(p) if p.is_file() => list_manifest(source, p),
+        Source::Path(p) if p.is_file() => list_manifest(source, p, strict),
         Source::Path(p) => {
             let (train, test) = (p.join("train"), p.join("test"));
             if train.is_dir() && test.is_dir() {
-                let mut l = list_class_folders(source, &train, "train/")?;
-                let t = list_class_folders(source, &test, "test/")?;
+                let mut l = list_class_folders(source, &train, "train/", strict)?;
+                let t = list_class_folders(source, &test, "test/", strict)?;
                 if t.classes != l.classes {
                     bail!("{}: train/ and test/ have different class folders", p.display());
                 }
@@ -118,14 +105,14 @@ pub fn list(source: &Source) -> Result<Listing> {
                 l.given_test = Some((start..l.samples.len()).collect());
                 Ok(l)
             } else {
-                list_class_folders(source, p, "")
+                list_class_folders(source, p, "", strict)
             }
         }
     }
 }
 
-fn list_class_folders(source: &Source, root: &Path, prefix: &str) -> Result<Listing> {
-    let dirs: Vec<PathBuf> = sorted_entries(root)?.into_iter().filter(|p| p.is_dir()).collect();
+fn list_class_folders(source: &Source, root: &Path, prefix: &str, strict: bool) -> Result<Listing> {
+    let dirs = sub_folders(root)?;
     let names: Vec<String> = dirs.iter().map(|d| d.file_name().unwrap().to_string_lossy().into_owned()).collect();
     if names.is_empty() {
         bail!("{}: no class folders (expected one sub-folder of images per class)", root.display());
@@ -136,60 +123,85 @@ fn list_class_folders(source: &Source, root: &Path, prefix: &str) -> Result<List
     let classes = order_classes(names);
     let mut samples = Vec::new();
     let mut files = Vec::new();
+    let mut skipped = Skipped::default();
     for (label, class) in classes.iter().enumerate() {
         let dir = root.join(class);
-        let before = files.len();
-        for f in sorted_entries(&dir)?.into_iter().filter(|f| f.is_file() && is_image(f)) {
-            let name = f.file_name().unwrap().to_string_lossy();
+        let (found, bad) = find_images(&dir, strict)?;
+        skipped.0.extend(bad.0);
+        if found.is_empty() {
+            bail!("class folder {} has no images", dir.display());
+        }
+        for f in found {
+            let name = f.strip_prefix(&dir).unwrap_or(&f).to_string_lossy().replace('\\', "/");
             samples.push(Sample::new(format!("{prefix}{class}/{name}"), Some(label)));
             files.push(f);
         }
-        if files.len() == before {
-            bail!("class folder {} has no images", dir.display());
-        }
+    }
+    if let Some(line) = skipped.summary(&root.display().to_string()) {
+        eprintln!("{line}");
     }
     Ok(Listing { source: source.clone(), classes, samples, files, given_test: None })
 }
 
 /// `name,class,…` with a header row. `name` is a path relative to the manifest's folder, with or
 /// without extension, or a bare name found under `<class>/` there (the YRS layout).
-fn list_manifest(source: &Source, csv: &Path) -> Result<Listing> {
-    let text = std::fs::read_to_string(csv).with_context(|| format!("cannot read manifest {}", csv.display()))?;
-    let base = csv.parent().unwrap_or(Path::new("."));
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines.next().with_context(|| format!("{}: empty manifest", csv.display()))?;
-    let cols: Vec<&str> = header.split(',').map(str::trim).collect();
-    let ni = cols.iter().position(|c| *c == "name" || *c == "path");
-    let ci = cols.iter().position(|c| *c == "class" || *c == "label");
+fn list_manifest(source: &Source, csv_path: &Path, strict: bool) -> Result<Listing> {
+    let text = read_text(csv_path).with_context(|| format!("cannot read manifest {}", csv_path.display()))?;
+    let base = csv_path.parent().unwrap_or(Path::new("."));
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let header = reader.headers().with_context(|| format!("{}: not a CSV manifest", csv_path.display()))?.clone();
+    let ni = header.iter().position(|c| c == "name" || c == "path");
+    let ci = header.iter().position(|c| c == "class" || c == "label");
     let (Some(ni), Some(ci)) = (ni, ci) else {
-        bail!("{}: the header must have `name` (or `path`) and `class` columns, found `{header}`", csv.display());
+        bail!(
+            "{}: the header must have `name` (or `path`) and `class` columns, found `{}`",
+            csv_path.display(),
+            header.iter().collect::<Vec<_>>().join(",")
+        );
     };
     let mut rows = Vec::new();
-    for (lineno, line) in lines {
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() <= ni.max(ci) {
-            bail!("{}:{}: expected at least {} columns", csv.display(), lineno + 1, ni.max(ci) + 1);
+    for record in reader.records() {
+        let record = record.with_context(|| format!("{}: not a CSV manifest", csv_path.display()))?;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if record.iter().all(str::is_empty) {
+            continue;
         }
-        rows.push((f[ni].to_string(), f[ci].to_string(), lineno + 1));
+        let (Some(name), Some(class)) = (record.get(ni), record.get(ci)) else {
+            bail!("{}:{line}: expected at least {} columns", csv_path.display(), ni.max(ci) + 1);
+        };
+        if name.is_empty() || class.is_empty() {
+            bail!("{}:{line}: empty `{}`", csv_path.display(), if name.is_empty() { "name" } else { "class" });
+        }
+        rows.push((name.to_string(), class.to_string(), line));
     }
     if rows.is_empty() {
-        bail!("{}: the manifest lists no images", csv.display());
+        bail!("{}: the manifest lists no images", csv_path.display());
     }
     let mut names: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
     names.sort();
     names.dedup();
     if names.len() < 2 {
-        bail!("{}: only one class (`{}`); classification needs at least two", csv.display(), names[0]);
+        bail!("{}: only one class (`{}`); classification needs at least two", csv_path.display(), names[0]);
     }
     let classes = order_classes(names);
     let mut samples = Vec::new();
     let mut files = Vec::new();
-    for (name, class, lineno) in rows {
+    let mut skipped = Skipped::default();
+    for (name, class, line) in rows {
         let label = classes.iter().position(|c| *c == class).unwrap();
-        let file = resolve(base, &name, &class)
-            .with_context(|| format!("{}:{lineno}: no image file found for `{name}`", csv.display()))?;
-        samples.push(Sample::new(name, Some(label)));
-        files.push(file);
+        match resolve(base, &name, &class) {
+            Some(file) => {
+                samples.push(Sample::new(name, Some(label)));
+                files.push(file);
+            }
+            None => skipped.add(csv_path, format!("{}:{line}: no image file found for `{name}`", csv_path.display()), strict)?,
+        }
+    }
+    if samples.is_empty() {
+        bail!("{}: none of the images it lists were found", csv_path.display());
+    }
+    if let Some(line) = skipped.summary(&csv_path.display().to_string()) {
+        eprintln!("{line}");
     }
     Ok(Listing { source: source.clone(), classes, samples, files, given_test: None })
 }
@@ -201,7 +213,7 @@ fn resolve(base: &Path, name: &str, class: &str) -> Option<PathBuf> {
         if p.is_file() {
             return Some(p);
         }
-        for ext in IMAGE_EXTS {
+        for ext in image_extensions() {
             let p = d.join(format!("{name}.{ext}"));
             if p.is_file() {
                 return Some(p);
@@ -214,6 +226,35 @@ fn resolve(base: &Path, name: &str, class: &str) -> Option<PathBuf> {
 /// Reads, decodes and preprocesses the samples at `which`; one `Vec<f32>` per sample, in order.
 /// A file that cannot be read or decoded is an error naming it.
 pub fn load_pixels(listing: &Listing, which: &[usize], pre: &Preprocess, what: &str) -> Result<Vec<Vec<f32>>> {
+    load_each(listing, which, pre, what).into_iter().collect()
+}
+
+/// [`load_pixels`] that passes over the images it cannot read or decode (each reported by
+/// name, or an error under `strict`): the pixels of the good ones and their positions in
+/// `which`.
+pub fn load_pixels_skipping(
+    listing: &Listing,
+    which: &[usize],
+    pre: &Preprocess,
+    what: &str,
+    strict: bool,
+) -> Result<(Vec<Vec<f32>>, Vec<usize>, Skipped)> {
+    let mut pixels = Vec::with_capacity(which.len());
+    let mut kept = Vec::with_capacity(which.len());
+    let mut skipped = Skipped::default();
+    for (k, r) in load_each(listing, which, pre, what).into_iter().enumerate() {
+        match r {
+            Ok(p) => {
+                pixels.push(p);
+                kept.push(k);
+            }
+            Err(e) => skipped.add(&listing.files[which[k]], format!("{e:#}"), strict)?,
+        }
+    }
+    Ok((pixels, kept, skipped))
+}
+
+fn load_each(listing: &Listing, which: &[usize], pre: &Preprocess, what: &str) -> Vec<Result<Vec<f32>>> {
     let bar = progress::bar(which.len() as u64, what);
     let load_one = |i: usize| -> Result<Vec<f32>> {
         let img = load_image(listing, i)?;
@@ -222,7 +263,7 @@ pub fn load_pixels(listing: &Listing, which: &[usize], pre: &Preprocess, what: &
     // One worker per core (up to 8): decoding is the slow part.
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
     let chunk = which.len().div_ceil(workers).max(1);
-    let results: Vec<Result<Vec<Vec<f32>>>> = std::thread::scope(|s| {
+    let results: Vec<Vec<Result<Vec<f32>>>> = std::thread::scope(|s| {
         let handles: Vec<_> = which
             .chunks(chunk)
             .map(|part| {
@@ -235,18 +276,14 @@ pub fn load_pixels(listing: &Listing, which: &[usize], pre: &Preprocess, what: &
                             bar.inc(1);
                             r
                         })
-                        .collect::<Result<Vec<_>>>()
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().expect("loader thread panicked")).collect()
     });
     bar.finish_and_clear();
-    let mut out = Vec::with_capacity(which.len());
-    for r in results {
-        out.extend(r?);
-    }
-    Ok(out)
+    results.into_iter().flatten().collect()
 }
 
 pub fn load_image(listing: &Listing, i: usize) -> Result<DynamicImage> {
@@ -258,11 +295,6 @@ pub fn load_image(listing: &Listing, i: usize) -> Result<DynamicImage> {
 
 /// Reads and decodes one image file, with an error that names it.
 pub fn read_image(path: &Path) -> Result<DynamicImage> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    // Compressed files over 256 MiB are not photos or all-sky frames; refuse before reading.
-    if meta.len() > 256 * 1024 * 1024 {
-        bail!("{}: file is {} MiB, larger than the 256 MiB limit", path.display(), meta.len() >> 20);
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = read_capped(path, IMAGE_CAP)?;
     decode(&bytes).with_context(|| format!("{}", path.display()))
 }

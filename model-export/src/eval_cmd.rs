@@ -199,7 +199,7 @@ impl Prepared {
         let run = Run::at(dir);
         let config = run.config()?;
         let saved = run.split()?;
-        let listing = dataset::list(&config.source)?;
+        let listing = dataset::list(&config.source, false)?;
         let queries = resolve_ids(&listing, &saved.test)?;
         let database = resolve_ids(&listing, saved.database.as_ref().unwrap_or(&saved.train))?;
         if queries.is_empty() || database.is_empty() {

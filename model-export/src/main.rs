@@ -9,11 +9,13 @@ mod compare_cmd;
 mod dataset;
 mod device;
 mod eval_cmd;
+mod files;
 mod generate;
 mod ood_eval;
 mod out_folder;
 mod plot;
 mod posttrain;
+mod precompress;
 mod progress;
 mod pseudo_labels;
 mod repeat_cmd;
@@ -164,15 +166,15 @@ fn demo(a: &DemoArgs) -> Result<()> {
     // The site: page + bundle + an archive of synthetic frames to search.
     let site = run.join("site");
     let bundle = site.join("bundle");
-    bundle_cmd::export(&bundle_cmd::ExportArgs { run: run.clone(), out: bundle.clone(), f32: false })?;
+    bundle_cmd::export(&bundle_cmd::ExportArgs { run: run.clone(), out: bundle.clone(), f32: false, force: false })?;
     let archive = run.join("archive");
     if !archive.exists() {
-        generate::generate(&generate::GenerateArgs { out: archive.clone(), per_class: a.per_class, size: 128, seed: 2020 })?;
+        generate::generate(&generate::GenerateArgs { out: archive.clone(), per_class: a.per_class, size: 128, seed: 2020, force: false })?;
     }
     let examples = run.join("examples");
     if !examples.exists() {
         // Frames the model has never seen, to drop on the page.
-        generate::generate(&generate::GenerateArgs { out: examples.clone(), per_class: 2, size: 256, seed: 7 })?;
+        generate::generate(&generate::GenerateArgs { out: examples.clone(), per_class: 2, size: 256, seed: 7, force: false })?;
     }
     bundle_cmd::index(&bundle_cmd::IndexCommand::Build(bundle_cmd::IndexArgs {
         images: archive,
@@ -181,6 +183,7 @@ fn demo(a: &DemoArgs) -> Result<()> {
         batch: 64,
         device: a.device,
         thumbs: true,
+        strict: false,
     }))?;
     let Some(web) = &a.web else {
         println!("bundle and index in {}; the page itself is built by `trunk build --release` (scripts/demo.sh does all of it)", bundle.display());

@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-use crate::dataset::{is_image, read_image};
+use crate::dataset::read_image;
 use crate::posttrain::{OOD_DIRECTIONS, OOD_LAYER, fit_ood};
 use crate::progress;
 use crate::run::RunConfig;
@@ -40,14 +40,7 @@ pub struct OodReport {
 
 /// Every image under `dir` (recursively, sorted), thinned to at most `limit` evenly spaced.
 fn sample_images(dir: &Path, limit: usize) -> Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file() && is_image(e.path()))
-        .map(|e| e.into_path())
-        .collect();
+    let (mut files, _) = crate::files::find_images(dir, false)?;
     if files.is_empty() {
         bail!("{}: no images", dir.display());
     }

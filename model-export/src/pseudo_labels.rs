@@ -3,7 +3,7 @@
 //! training images. Which frames were added, and why, is kept in the run's `pseudo.json`, so a
 //! resumed run trains on exactly the same set.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use aurora_hash::calibrate;
 use aurora_hash::infer::encode;
 use aurora_hash::train::pseudo;
@@ -11,7 +11,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-use crate::dataset::{is_image, read_image};
+use crate::dataset::read_image;
 use crate::posttrain::Calibration;
 use crate::progress;
 use crate::run::{Run, RunConfig, read_json, write_json};
@@ -54,27 +54,39 @@ pub fn add(
         eprintln!("teacher {} has no calibration: using its raw probabilities", teacher.display());
         1.0
     });
-    let mut files: Vec<PathBuf> = std::fs::read_dir(unlabeled)
-        .with_context(|| format!("cannot read folder {}", unlabeled.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && is_image(p))
-        .collect();
-    files.sort();
-    if files.is_empty() {
+    let (found, mut skipped) = crate::files::find_images(unlabeled, false)?;
+    if found.is_empty() {
         bail!("{}: no images to pseudo-label", unlabeled.display());
     }
     let classes = config.classes.len();
-    let bar = progress::bar(files.len() as u64, "pseudo-labels");
-    let mut probs = Vec::with_capacity(files.len() * classes);
-    let mut inputs = Vec::with_capacity(files.len());
-    for chunk in files.chunks(32) {
-        let batch: Vec<Vec<f32>> = chunk.iter().map(|p| Ok(config.preprocess.apply(&read_image(p)?))).collect::<Result<_>>()?;
+    let bar = progress::bar(found.len() as u64, "pseudo-labels");
+    let mut probs = Vec::with_capacity(found.len() * classes);
+    let mut inputs = Vec::with_capacity(found.len());
+    // The frames actually read, aligned with `probs` and `inputs`.
+    let mut files = Vec::with_capacity(found.len());
+    for chunk in found.chunks(32) {
+        let mut batch = Vec::with_capacity(chunk.len());
+        for p in chunk {
+            match read_image(p) {
+                Ok(img) => {
+                    batch.push(config.preprocess.apply(&img));
+                    files.push(p.clone());
+                }
+                Err(e) => skipped.add(p, format!("{e:#}"), false)?,
+            }
+        }
+        bar.inc(chunk.len() as u64);
+        if batch.is_empty() {
+            continue;
+        }
         let e = encode(&model, &tc.model, batch.concat(), batch.len(), device);
         probs.extend(calibrate::apply(&e.probs, classes, temperature));
         inputs.extend(batch);
-        bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
+    if let Some(line) = skipped.summary(&unlabeled.display().to_string()) {
+        eprintln!("{line}");
+    }
     let chosen = pseudo::select(&probs, classes, threshold);
     let frames: Vec<PseudoFrame> =
         chosen.iter().map(|&(i, c)| PseudoFrame { path: files[i].canonicalize().unwrap_or(files[i].clone()), class: c, probability: probs[i * classes + c] }).collect();

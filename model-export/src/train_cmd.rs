@@ -70,6 +70,10 @@ pub struct TrainArgs {
     /// Continue the run in --run from its last checkpoint (its saved settings are used).
     #[arg(long)]
     pub resume: bool,
+    /// Stop at the first image that cannot be read (default: report it by name and train
+    /// without it).
+    #[arg(long)]
+    pub strict: bool,
     /// Network: alexnet, alexnet-sp or im-alexnet-sp.
     #[arg(long, default_value = "im-alexnet-sp", value_parser = parse_arch)]
     pub arch: Arch,
@@ -454,10 +458,10 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let run = Run::at(&args.run);
     let (config, listing, saved) = if args.resume {
         let config = run.config()?;
-        let listing = dataset::list(&config.source)?;
+        let listing = dataset::list(&config.source, args.strict)?;
         (config, listing, run.split()?)
     } else {
-        let listing = dataset::list(&args.data)?;
+        let listing = dataset::list(&args.data, args.strict)?;
         if listing.samples.is_empty() {
             bail!("dataset {} holds no images", args.data.describe());
         }
@@ -469,7 +473,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let train_idx = resolve_ids(&listing, &saved.train)?;
     let val_idx = resolve_ids(&listing, &saved.validation)?;
     let label = |i: &usize| listing.samples[*i].label.context("training and validation images need labels");
-    let mut labels: Vec<usize> = train_idx.iter().map(label).collect::<Result<_>>()?;
+    let labels: Vec<usize> = train_idx.iter().map(label).collect::<Result<_>>()?;
     let val_labels: Vec<usize> = val_idx.iter().map(label).collect::<Result<_>>()?;
     eprintln!(
         "data: {} — {} training and {} validation images, {} classes ({}); split: {}",
@@ -480,8 +484,21 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         config.classes.join(", "),
         saved.method
     );
-    let mut pixels = dataset::load_pixels(&listing, &train_idx, &config.preprocess, "loading")?;
-    let val_pixels = dataset::load_pixels(&listing, &val_idx, &config.preprocess, "validation")?;
+    // An image that cannot be read is left out of this run (reported by name), here and in the
+    // calibration that follows; the split on disk keeps it, so a repaired file comes back.
+    let (mut pixels, kept, bad_train) = dataset::load_pixels_skipping(&listing, &train_idx, &config.preprocess, "loading", args.strict)?;
+    let mut labels: Vec<usize> = kept.iter().map(|&k| labels[k]).collect();
+    let (val_pixels, val_kept, bad_val) = dataset::load_pixels_skipping(&listing, &val_idx, &config.preprocess, "validation", args.strict)?;
+    let val_labels: Vec<usize> = val_kept.iter().map(|&k| val_labels[k]).collect();
+    let mut saved = saved;
+    if !bad_train.is_empty() || !bad_val.is_empty() {
+        eprintln!("{} training and {} validation images skipped (named above)", bad_train.len(), bad_val.len());
+        saved.train = kept.iter().map(|&k| saved.train[k].clone()).collect();
+        saved.validation = val_kept.iter().map(|&k| saved.validation[k].clone()).collect();
+    }
+    if labels.is_empty() {
+        bail!("none of the training images could be read");
+    }
     let sheet_path = run.dir.join("augmentations.png");
     if !sheet_path.exists() {
         sheet::write_contact_sheet(&sheet_path, &pixels, &labels, &config)?;

@@ -1,47 +1,11 @@
 //! The native tool end to end: train → eval on synthetic data, resume after a kill, and clear
 //! errors (never a panic) for bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-fn tool(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aurora-hash")).args(args).output().expect("run aurora-hash")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("aurora-hash-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// A failure with a message and without a panic.
-fn fails_with(o: &Output, needle: &str) {
-    let t = text(o);
-    assert!(!o.status.success(), "expected failure, got success: {t}");
-    assert!(!t.contains("panicked"), "panicked: {t}");
-    assert!(t.contains(needle), "expected `{needle}` in: {t}");
-}
-
-const TINY: [&str; 14] =
-    ["--size", "64", "--width", "0.125", "--fc", "32", "--bits", "12", "--batch", "8", "--device", "cpu", "--lr", "1e-3"];
-
-fn train(run: &Path, data: &str, extra: &[&str]) -> Output {
-    let run = run.to_str().unwrap();
-    let mut args = vec!["train", "--data", data, "--run", run];
-    // Settings given in `extra` replace the tiny defaults.
-    for pair in TINY.chunks(2) {
-        if !extra.iter().any(|e| e.split('=').next() == Some(pair[0])) {
-            args.extend(pair);
-        }
-    }
-    args.extend(extra);
-    tool(&args)
-}
+mod common;
+use common::*;
 
 #[test]
 fn train_then_eval_writes_report_and_plots() {
@@ -204,11 +168,16 @@ fn bad_input_gives_clear_errors() {
         }
     }
     std::fs::write(data.join("b/broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
-    fails_with(&train(&dir.join("r1"), data.to_str().unwrap(), &["--epochs", "1"]), "broken.png");
+    // One bad image among good ones: named, skipped, and the run trains on the rest; with
+    // --strict it stops there.
+    let o = train(&dir.join("r1"), data.to_str().unwrap(), &["--epochs", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("skipped") && text(&o).contains("broken.png"), "{}", text(&o));
+    fails_with(&train(&dir.join("r1s"), data.to_str().unwrap(), &["--epochs", "1", "--strict"]), "broken.png");
     // Truncated image.
     let full = std::fs::read(data.join("a/0.png")).unwrap();
     std::fs::write(data.join("b/broken.png"), &full[..full.len() / 3]).unwrap();
-    fails_with(&train(&dir.join("r2"), data.to_str().unwrap(), &["--epochs", "1"]), "broken.png");
+    fails_with(&train(&dir.join("r2"), data.to_str().unwrap(), &["--epochs", "1", "--strict"]), "broken.png");
     std::fs::remove_file(data.join("b/broken.png")).unwrap();
     // An empty class folder.
     std::fs::create_dir_all(data.join("c")).unwrap();

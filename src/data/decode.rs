@@ -15,6 +15,10 @@ pub enum DecodeError {
     UnknownFormat,
     #[error("image is {width}×{height} px, larger than the {MAX_SIDE} px limit")]
     TooLarge { width: u32, height: u32 },
+    #[error("image is {width}×{height} px and would take {} MiB decoded, more than the {} MiB limit", needed >> 20, MAX_DECODED_BYTES >> 20)]
+    TooMuchMemory { width: u32, height: u32, needed: u64 },
+    #[error("image needs more memory to decode than the {limit} MiB limit ({0})", limit = MAX_DECODED_BYTES >> 20)]
+    OverLimit(String),
     #[error("image is empty (0 px)")]
     Empty,
     #[error("corrupt or truncated image: {0}")]
@@ -42,6 +46,12 @@ pub fn decode(bytes: &[u8]) -> Result<DynamicImage, DecodeError> {
     if width > MAX_SIDE || height > MAX_SIDE {
         return Err(DecodeError::TooLarge { width, height });
     }
+    // The decoders do not all honour `max_alloc`: the decoded size is checked here, before the
+    // buffer is allocated (a 12k × 12k 16-bit RGBA PNG would need 1.1 GB).
+    let needed = decoder.total_bytes();
+    if needed > MAX_DECODED_BYTES {
+        return Err(DecodeError::TooMuchMemory { width, height, needed });
+    }
     let orientation = decoder.orientation().ok();
     let mut img = DynamicImage::from_decoder(decoder).map_err(map_err)?;
     if let Some(o) = orientation {
@@ -52,7 +62,7 @@ pub fn decode(bytes: &[u8]) -> Result<DynamicImage, DecodeError> {
 
 fn map_err(e: image::ImageError) -> DecodeError {
     match e {
-        image::ImageError::Limits(_) => DecodeError::TooLarge { width: 0, height: 0 },
+        image::ImageError::Limits(l) => DecodeError::OverLimit(l.to_string()),
         image::ImageError::Unsupported(_) => DecodeError::UnknownFormat,
         other => DecodeError::Corrupt(other.to_string()),
     }
@@ -85,6 +95,35 @@ mod tests {
         bytes[16..20].copy_from_slice(&60_000u32.to_be_bytes());
         bytes[20..24].copy_from_slice(&60_000u32.to_be_bytes());
         let err = decode(&bytes).unwrap_err();
-        assert!(matches!(err, DecodeError::TooLarge { .. } | DecodeError::Corrupt(_)), "{err}");
+        assert!(matches!(err, DecodeError::TooLarge { .. } | DecodeError::OverLimit(_) | DecodeError::Corrupt(_)), "{err}");
+        assert!(!err.to_string().contains("0×0"), "{err}");
+    }
+
+    /// Within the side limit but over the memory limit: 11000 × 11000 16-bit RGBA is 968 MB.
+    /// Refused from the header, with the real size in the message.
+    #[test]
+    fn refuses_images_that_decode_past_the_memory_limit() {
+        let img = image::ImageBuffer::<image::Rgba<u16>, _>::from_pixel(1, 1, image::Rgba([1, 2, 3, 4]));
+        let mut bytes = Vec::new();
+        image::DynamicImage::ImageRgba16(img).write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+        bytes[16..20].copy_from_slice(&11_000u32.to_be_bytes());
+        bytes[20..24].copy_from_slice(&11_000u32.to_be_bytes());
+        // Fix the IHDR CRC so the header is valid and only the size is wrong.
+        let crc = crc32(&bytes[12..29]);
+        bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+        let err = decode(&bytes).unwrap_err();
+        assert!(matches!(err, DecodeError::TooMuchMemory { width: 11_000, height: 11_000, .. } | DecodeError::OverLimit(_)), "{err}");
+        assert!(!err.to_string().contains("0×0"), "{err}");
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
     }
 }

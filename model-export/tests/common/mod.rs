@@ -1,0 +1,72 @@
+//! What the integration tests share: running the tool, scratch folders, and the tiny training
+//! settings that keep a run to seconds.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn tool(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aurora-hash")).args(args).output().expect("run aurora-hash")
+}
+
+pub fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("aurora-hash-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// A failure with a message and without a panic.
+pub fn fails_with(o: &Output, needle: &str) {
+    let t = text(o);
+    assert!(!o.status.success(), "expected failure, got success: {t}");
+    assert!(!t.contains("panicked"), "panicked: {t}");
+    assert!(t.contains(needle), "expected `{needle}` in: {t}");
+}
+
+pub const TINY: [&str; 14] =
+    ["--size", "64", "--width", "0.125", "--fc", "32", "--bits", "12", "--batch", "8", "--device", "cpu", "--lr", "1e-3"];
+
+pub fn train(run: &Path, data: &str, extra: &[&str]) -> Output {
+    let run = run.to_str().unwrap();
+    let mut args = vec!["train", "--data", data, "--run", run];
+    // Settings given in `extra` replace the tiny defaults.
+    for pair in TINY.chunks(2) {
+        if !extra.iter().any(|e| e.split('=').next() == Some(pair[0])) {
+            args.extend(pair);
+        }
+    }
+    args.extend(extra);
+    tool(&args)
+}
+
+
+/// Runs the tool with a time limit: a command that has not ended by then is killed and
+/// reported as a hang (a FIFO read, an endless file), so a hang fails the test instead of
+/// stalling it.
+pub fn tool_within(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aurora-hash"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run aurora-hash");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("wait for aurora-hash").is_some() {
+            return child.wait_with_output().expect("collect output");
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let o = child.wait_with_output().expect("collect output");
+            panic!("hang: `aurora-hash {}` still running after {limit:?}: {}", args.join(" "), text(&o));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
