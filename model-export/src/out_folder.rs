@@ -32,25 +32,6 @@ pub fn printable(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
-/// Reads a regular file of at most `cap` bytes (a FIFO or `/dev/zero` behind a name is
-/// refused rather than read forever).
-fn read_capped(path: &Path, cap: u64, what: &str) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", printable(&path.display().to_string())))?;
-    if !meta.is_file() {
-        bail!("{}: not a regular file ({what})", printable(&path.display().to_string()));
-    }
-    if meta.len() > cap {
-        bail!("{}: {} bytes, more than the {cap} allowed for {what}", printable(&path.display().to_string()), meta.len());
-    }
-    let mut out = Vec::with_capacity(meta.len() as usize);
-    std::fs::File::open(path)?.take(cap + 1).read_to_end(&mut out)?;
-    if out.len() as u64 > cap {
-        bail!("{}: grew past the {cap} bytes allowed for {what} while being read", printable(&path.display().to_string()));
-    }
-    Ok(out)
-}
-
 pub const MARKER: &str = ".aurora-hash-files.json";
 
 static FORCE: AtomicBool = AtomicBool::new(false);
@@ -99,22 +80,14 @@ impl OutFolder {
             Ok(_) => {
                 let marker = root.join(MARKER);
                 if marker.exists() {
-                    let m: Marker = serde_json::from_slice(&read_capped(&marker, MAX_TEXT_BYTES, "a file list")?)
+                    let m: Marker = serde_json::from_slice(&crate::files::read_capped(&marker, MAX_TEXT_BYTES)?)
                         .with_context(|| format!("{}: damaged; remove it and give --force to write here", shown(&marker)))?;
                     if m.kind != kind && !forced() {
                         bail!("{} holds a {} this tool wrote, not a {kind}: choose another folder, or give --force", shown(root), m.kind);
                     }
                     previous = m.files;
-                } else if !legacy(root) && !forced() {
-                    let found = entries(root)?;
-                    if !found.is_empty() {
-                        let more = if found.len() > 5 { format!(" and {} more", found.len() - 5) } else { String::new() };
-                        bail!(
-                            "{} is not empty and not a {kind} this tool wrote (it holds {}{more}): choose an empty or new folder, or give --force to write into it (files of the same names are replaced; nothing else is removed)",
-                            shown(root),
-                            found.iter().take(5).map(|n| format!("`{}`", printable(n))).collect::<Vec<_>>().join(", ")
-                        );
-                    }
+                } else if !legacy(root) {
+                    refuse_foreign(root, kind)?;
                 }
             }
         }
@@ -157,16 +130,21 @@ impl OutFolder {
     }
 
     /// Writes `bytes` as `name` (declared with [`OutFolder::plan`]) unless it already holds
-    /// exactly them.
-    pub fn put(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+    /// exactly them. Returns whether it wrote.
+    pub fn put(&mut self, name: &str, bytes: &[u8]) -> Result<bool> {
         let path = self.prepare(name)?;
         if same_content(&path, bytes) {
             self.unchanged += 1;
-            return Ok(());
+            return Ok(false);
         }
         write_atomic(&path, bytes)?;
         self.written += 1;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Whether `name` is there as a regular file (a compressed copy kept from the last build).
+    pub fn has(&self, name: &str) -> bool {
+        self.target(name).is_ok_and(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
     }
 
     /// Copies the file `source` to `name`, or leaves it when a file of the same size is
@@ -179,7 +157,7 @@ impl OutFolder {
             self.unchanged += 1;
             return Ok(());
         }
-        write_atomic(&path, &read_capped(source, max, "an image")?)?;
+        write_atomic(&path, &crate::files::read_capped(source, max)?)?;
         self.written += 1;
         Ok(())
     }
@@ -254,7 +232,37 @@ impl OutFolder {
 /// Whether the regular file at `path` (not a symlink) holds exactly `bytes`.
 fn same_content(path: &Path, bytes: &[u8]) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64)
-        && read_capped(path, bytes.len() as u64, "a file").is_ok_and(|old| old == bytes)
+        && crate::files::read_capped(path, bytes.len() as u64).is_ok_and(|old| old == bytes)
+}
+
+/// Refuses a folder that holds anything, unless `--force`: for a folder that is not (as far as
+/// the caller can tell) one this tool wrote. The message names what is there.
+fn refuse_foreign(root: &Path, kind: &str) -> Result<()> {
+    if forced() {
+        return Ok(());
+    }
+    let found = entries(root)?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    let more = if found.len() > 5 { format!(" and {} more", found.len() - 5) } else { String::new() };
+    bail!(
+        "{} is not empty and not a {kind} this tool wrote (it holds {}{more}): choose an empty or new folder, or give --force to write into it (files of the same names are replaced; nothing else is removed)",
+        shown(root),
+        found.iter().take(5).map(|n| format!("`{}`", printable(n))).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// For commands that write a few files of fixed names into a folder that other commands add
+/// to (`export`: a bundle, to which `index build` adds the archive): the folder must be
+/// missing, empty, or recognised by `ours` as one this tool wrote, unless `--force`.
+pub fn check_folder(root: &Path, kind: &str, ours: impl Fn(&Path) -> bool) -> Result<()> {
+    match std::fs::symlink_metadata(root) {
+        Err(_) => Ok(()),
+        Ok(_) if !root.is_dir() => bail!("{}: exists and is not a folder", shown(root)),
+        Ok(_) if ours(root) => Ok(()),
+        Ok(_) => refuse_foreign(root, kind),
+    }
 }
 
 /// Names in `dir`, sorted.
