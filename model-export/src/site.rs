@@ -4,6 +4,8 @@
 //! ```text
 //! SITE/index.html, *.js, *.css, *.wasm   the page, as trunk built it (names content-hashed)
 //! SITE/sw.js                             service worker: caches the site on the first visit
+//! SITE/**/NAME.br, NAME.gz               brotli and gzip copies of the large text and wasm
+//!                                        files, for hosts that send precompressed files
 //! SITE/bundle/manifest.json              the entry point (always revalidated): every file's
 //!                                        size, SHA-256 and content-hashed path
 //! SITE/bundle/model-<h>.bpk, bundle-<h>.json, archive-<h>.idx     cacheable forever
@@ -22,6 +24,8 @@ use std::path::{Path, PathBuf};
 use crate::bundle_cmd::{self, ExportArgs, IndexArgs, IndexCommand};
 use crate::device::Choice;
 use crate::out_folder::{OutFolder, check_replace};
+use crate::precompress;
+use crate::files::{BINARY_CAP, TEXT_CAP, read_capped};
 use crate::run::write_atomic;
 
 #[derive(clap::Args, Debug)]
@@ -61,6 +65,10 @@ pub struct SiteArgs {
     /// are replaced; nothing else is removed), or replace a --single-file it did not write.
     #[arg(long)]
     pub force: bool,
+    /// Stop at the first image that cannot be read (default: report it by name and publish
+    /// the rest).
+    #[arg(long)]
+    pub strict: bool,
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
     #[arg(long, value_enum, default_value = "auto")]
@@ -112,7 +120,7 @@ pub fn site(a: &SiteArgs) -> Result<()> {
     }
     // 1. Bundle and index in the run's cache: only new images are encoded.
     let cache = a.run.join("site-cache");
-    bundle_cmd::export(&ExportArgs { run: a.run.clone(), out: cache.clone(), f32: false })?;
+    bundle_cmd::export(&ExportArgs { run: a.run.clone(), out: cache.clone(), f32: false, force: a.force })?;
     let index = match (&a.images, &a.index) {
         (Some(images), _) => {
             bundle_cmd::index(&IndexCommand::Build(IndexArgs {
@@ -122,6 +130,7 @@ pub fn site(a: &SiteArgs) -> Result<()> {
                 batch: a.batch,
                 device: a.device,
                 thumbs: true,
+                strict: a.strict,
             }))?;
             // The cached index also holds images removed from the folder since the last build:
             // they leave the site (and their published copies are removed with it).
@@ -135,7 +144,7 @@ pub fn site(a: &SiteArgs) -> Result<()> {
         }
         (None, Some(path)) => {
             let index = bundle_cmd::read_index(path)?;
-            let config = aurora_hash::export::BundleConfig::parse(&std::fs::read(cache.join(CONFIG_FILE))?)?;
+            let config = aurora_hash::export::BundleConfig::parse(&read_capped(&cache.join(CONFIG_FILE), TEXT_CAP)?)?;
             if index.bits() != config.model.bits || index.classes != config.classes {
                 bail!("{}: {}-bit codes over classes {:?}, but the run's model makes {}-bit codes over {:?}", path.display(), index.bits(), index.classes, config.model.bits, config.classes);
             }
@@ -150,7 +159,7 @@ pub fn site(a: &SiteArgs) -> Result<()> {
     let mut precache: Vec<String> = Vec::new();
     for file in list_files(&a.web)? {
         let rel = rel_url(&file, &a.web);
-        files.push((rel.clone(), Source::Bytes(std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?)));
+        files.push((rel.clone(), Source::Bytes(read_capped(&file, BINARY_CAP)?)));
         precache.push(if rel == "index.html" { "./".into() } else { rel });
     }
     let manifest_bytes = std::fs::read(cache.join(MANIFEST_FILE))?;
@@ -199,10 +208,30 @@ pub fn site(a: &SiteArgs) -> Result<()> {
     files.push((format!("bundle/{MANIFEST_FILE}"), Source::Bytes(serde_json::to_vec_pretty(&manifest)?)));
     precache.push(format!("bundle/{MANIFEST_FILE}"));
     files.push(("sw.js".into(), Source::Bytes(service_worker(&precache).into_bytes())));
-    out.plan(files.iter().map(|(name, _)| name.clone()))?;
+    // Large text and wasm files get brotli and gzip copies beside them (made again only when
+    // the file changed), for hosts and `serve` to send to browsers that accept them.
+    let compressed = |name: &str, source: &Source| matches!(source, Source::Bytes(b) if precompress::worth_compressing(name, b.len()));
+    let mut names: Vec<String> = files.iter().map(|(name, _)| name.clone()).collect();
+    names.extend(files.iter().filter(|(n, s)| compressed(n, s)).flat_map(|(n, _)| [format!("{n}.br"), format!("{n}.gz")]));
+    out.plan(names)?;
     for (name, source) in files {
         match source {
-            Source::Bytes(bytes) => out.put(&name, &bytes)?,
+            Source::Bytes(bytes) => {
+                let changed = out.put(&name, &bytes)?;
+                if precompress::worth_compressing(&name, bytes.len()) {
+                    let (br, gz) = (format!("{name}.br"), format!("{name}.gz"));
+                    if changed || !out.has(&br) {
+                        out.put(&br, &precompress::brotli(&bytes))?;
+                    } else {
+                        out.unchanged += 1;
+                    }
+                    if changed || !out.has(&gz) {
+                        out.put(&gz, &precompress::gzip(&bytes))?;
+                    } else {
+                        out.unchanged += 1;
+                    }
+                }
+            }
             // Originals can be large: compared by size, not read, when already published.
             Source::Original(path) => out.put_copy(&name, &path, MAX_ORIGINAL_BYTES)?,
         }
@@ -216,21 +245,15 @@ pub fn site(a: &SiteArgs) -> Result<()> {
     Ok(())
 }
 
-/// Every file below `dir`, sorted.
+/// Every file below `dir`, sorted. Symlinks are followed; a loop is an error naming it.
 pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))? {
-            let p = entry?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
+    for entry in walkdir::WalkDir::new(dir).follow_links(true).sort_by_file_name() {
+        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+        if !entry.file_type().is_dir() {
+            out.push(entry.into_path());
         }
     }
-    out.sort();
     Ok(out)
 }
 
