@@ -248,7 +248,11 @@ pub fn load_pixels_skipping(
                 pixels.push(p);
                 kept.push(k);
             }
-            Err(e) => skipped.add(&listing.files[which[k]], format!("{e:#}"), strict)?,
+            Err(e) => {
+                let i = which[k];
+                let name = listing.files.get(i).cloned().unwrap_or_else(|| PathBuf::from(&listing.samples[i].id));
+                skipped.add(&name, format!("{e:#}"), strict)?;
+            }
         }
     }
     Ok((pixels, kept, skipped))

@@ -128,7 +128,7 @@ impl Skipped {
 
 /// Every image file under `root`, sorted by path, and the entries passed over: symlink loops,
 /// unreadable folders, and things named like images that are not regular files (a FIFO, a
-/// device, a link to either). Symlinks are followed (a dataset is often a folder of links)
+/// device, a link to either) or whose names are not UTF-8. Symlinks are followed (a dataset is often a folder of links)
 /// and each real folder is visited once, so a `loop -> .` link cannot multiply the images or
 /// overflow the stack. Hidden entries (`.name`) are passed over silently.
 pub fn find_images(root: &Path, strict: bool) -> Result<(Vec<PathBuf>, Skipped)> {
@@ -147,6 +147,11 @@ pub fn find_images(root: &Path, strict: bool) -> Result<(Vec<PathBuf>, Skipped)>
         match entry {
             Ok(e) if e.file_type().is_dir() => {}
             Ok(e) if !is_image(e.path()) => {}
+            // Ids (in an index, a run's split) are text: two names that differ only in bytes
+            // that are not UTF-8 would become the same id, so such a name is passed over.
+            Ok(e) if e.path().to_str().is_none() => {
+                skipped.add(e.path(), "the name is not valid UTF-8 (image ids are text): rename the file", strict)?
+            }
             Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
             Ok(e) => {
                 let why = std::fs::metadata(e.path()).map(|m| format!("is {}", kind(&m))).unwrap_or_else(|err| err.to_string());
