@@ -38,6 +38,8 @@
   const fromBase64 = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   // Logical file name → URL, from the manifest (a published site uses content-hashed names).
   const paths = {};
+  // Logical file name → its size in bytes, from the manifest.
+  const sizes = {};
   const urlOf = (name) => bundleBase + (paths[name] || name);
   // Thumbnails: a URL on a site, a data: URL in a single file.
   const thumbUrl = (thumb) => {
@@ -66,7 +68,11 @@
       if (optional && response.status === 404) return null;
       throw new Error(`${url}: the server answered ${response.status} ${response.statusText}`);
     }
-    const total = Number(response.headers.get("content-length")) || 0;
+    // With a compressing host (the .br / .gz copies `site` writes) Content-Length counts the
+    // compressed bytes while the reader yields decompressed ones: the manifest's size is the
+    // one to count against, and without either the bar just runs.
+    const encoded = response.headers.get("content-encoding");
+    const total = sizes[name] || (encoded ? 0 : Number(response.headers.get("content-length")) || 0);
     const reader = response.body.getReader();
     const parts = [];
     let got = 0;
@@ -75,7 +81,8 @@
       if (done) break;
       parts.push(value);
       got += value.byteLength;
-      progress(`Loading ${what}: ${(got / 1e6).toFixed(1)}${total ? ` of ${(total / 1e6).toFixed(1)}` : ""} MB`, total ? got / total : null);
+      const known = total && got <= total;
+      progress(`Loading ${what}: ${(got / 1e6).toFixed(1)}${known ? ` of ${(total / 1e6).toFixed(1)}` : ""} MB`, known ? got / total : null);
     }
     const bytes = new Uint8Array(got);
     let at = 0;
@@ -113,7 +120,10 @@
     } catch (e) {
       throw new Error(`${urlOf("manifest.json")}: not a bundle manifest (${e.message})`);
     }
-    for (const f of listed.files || []) if (f.path) paths[f.name] = f.path;
+    for (const f of listed.files || []) {
+      if (f.path) paths[f.name] = f.path;
+      if (f.size) sizes[f.name] = f.size;
+    }
     state.originals = embedded ? null : listed.originals || null;
     const config = await fetchBytes("bundle.json", "the model's settings");
     const weights = await fetchBytes("model.bpk", "the model");
@@ -410,52 +420,6 @@
     });
   }
 
-  // Speed figures for the issue's table: model load, first (shader compile) and warm inference
-  // of the demo model and of the paper's full-size network at 224 px, and search over random
-  // archives of 100k and 1M codes.
-  async function bench(bindings, { size = 224, bits = 48, warm = 5, queries = 20 } = {}) {
-    const { Engine, Archive } = bindings;
-    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    const grey = await testImage(size);
-    const out = { backend: state.engine.backend(), demo_load_ms: state.timings.load };
-    const full = await guarded(() => Engine.untrained(size, bits, preference));
-    const runs = [];
-    for (let i = 0; i <= warm; i++) {
-      const t0 = performance.now();
-      JSON.parse(await full.classify(grey));
-      runs.push(performance.now() - t0);
-    }
-    out.full_first_ms = runs[0];
-    out.full_warm_ms = median(runs.slice(1));
-    full.free();
-    for (const n of [100000, 1000000]) {
-      const archive = Archive.random(n, bits, 7);
-      const probe = Archive.random(queries, bits, 11);
-      const codes = Array.from({ length: queries }, (_, q) => probe.code(q));
-      const times = [];
-      for (const code of codes) {
-        const t0 = performance.now();
-        archive.search(code, 10, -1, 0xffffffff);
-        times.push(performance.now() - t0);
-      }
-      out[`search_${n}_ms`] = median(times);
-      archive.free();
-      probe.free();
-    }
-    return out;
-  }
-
-  // A synthetic grey test card as PNG bytes, drawn on a canvas (no file needed).
-  async function testImage(size) {
-    const c = new OffscreenCanvas(size, size);
-    const g = c.getContext("2d");
-    const grad = g.createRadialGradient(size / 2, size / 2, 1, size / 2, size / 2, size / 2);
-    grad.addColorStop(0, "#9f9"); grad.addColorStop(1, "#000");
-    g.fillStyle = grad; g.fillRect(0, 0, size, size);
-    const blob = await c.convertToBlob({ type: "image/png" });
-    return new Uint8Array(await blob.arrayBuffer());
-  }
-
   // A published site (aurora-hash site) ships sw.js: it caches the site for offline use.
   function offline() {
     if (embedded || !("serviceWorker" in navigator) || !location.protocol.startsWith("http")) return;
@@ -487,7 +451,8 @@
       // Resolves when the browse grid shows the latest filter's page.
       browsed: () => browsing.done,
       firstModelMs: () => state.firstModelMs,
-      bench: (options) => bench(bindings, options),
+      // The speed benchmark lives in bench.js, fetched only when a benchmark asks for it.
+      bench: async (options) => (await import("./bench.js")).bench({ bindings, state, guarded, preference }, options),
     };
   }
 

@@ -5,10 +5,15 @@ export default function initializer() {
   const label = () => document.getElementById("load-label");
   return {
     onStart: () => { label().textContent = "Loading the program…"; },
+    // `total` is the Content-Length: with a compressed transfer (.br / .gz) it counts the
+    // compressed bytes and `current` passes it, so then only the amount loaded is shown.
     onProgress: ({ current, total }) => {
-      if (total > 0) {
+      if (total > 0 && current <= total) {
         bar().value = current / total;
         label().textContent = `Loading the program: ${(current / 1e6).toFixed(1)} of ${(total / 1e6).toFixed(1)} MB`;
+      } else {
+        bar().removeAttribute("value");
+        label().textContent = `Loading the program: ${(current / 1e6).toFixed(1)} MB`;
       }
     },
     onComplete: () => {},

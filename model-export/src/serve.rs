@@ -351,7 +351,7 @@ mod tests {
         let body: Vec<u8> = (0..5000u32).flat_map(|i| format!("{i},").into_bytes()).collect();
         std::fs::write(root.join("index.html"), "x").unwrap();
         std::fs::write(root.join("app.wasm"), &body).unwrap();
-        std::fs::write(root.join("app.wasm.br"), crate::precompress::brotli(&body)).unwrap();
+        std::fs::write(root.join("app.wasm.br"), crate::precompress::brotli("app.wasm", &body)).unwrap();
         std::fs::write(root.join("app.wasm.gz"), crate::precompress::gzip(&body)).unwrap();
         let root = root.canonicalize().unwrap();
         let get = |extra: &str| exchange(&root, &format!("GET /app.wasm HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"));

@@ -221,7 +221,11 @@ pub fn site(a: &SiteArgs) -> Result<()> {
                 if precompress::worth_compressing(&name, bytes.len()) {
                     let (br, gz) = (format!("{name}.br"), format!("{name}.gz"));
                     if changed || !out.has(&br) {
-                        out.put(&br, &precompress::brotli(&bytes))?;
+                        if bytes.len() > 4 << 20 {
+                            // Maximum brotli on the wasm takes a minute or two on a small machine.
+                            eprintln!("compressing {name} ({:.1} MB) for transfer…", bytes.len() as f64 / 1e6);
+                        }
+                        out.put(&br, &precompress::brotli(&name, &bytes))?;
                     } else {
                         out.unchanged += 1;
                     }

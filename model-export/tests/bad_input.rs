@@ -26,14 +26,9 @@ fn sky(w: u32, h: u32) -> image::DynamicImage {
 }
 
 fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-        }
-    }
-    !crc
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    crc.sum()
 }
 
 /// A PNG whose header claims `w` × `h`, with the header's CRC made valid again: a
@@ -393,16 +388,7 @@ fn collect_leaves(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
 /// to match), then puts the original back.
 fn with_bundle_json<T>(bundle: &Path, manifest: &serde_json::Value, edited: &serde_json::Value, f: impl FnOnce() -> T) -> T {
     let original = std::fs::read(bundle.join("bundle.json")).unwrap();
-    let bytes = serde_json::to_vec_pretty(edited).unwrap();
-    let mut m = manifest.clone();
-    for file in m["files"].as_array_mut().unwrap() {
-        if file["name"] == "bundle.json" {
-            file["size"] = bytes.len().into();
-            file["sha256"] = aurora_hash::export::sha256_hex(&bytes).into();
-        }
-    }
-    std::fs::write(bundle.join("bundle.json"), &bytes).unwrap();
-    std::fs::write(bundle.join("manifest.json"), serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    write_bundle_json(bundle, manifest, edited);
     let out = f();
     std::fs::write(bundle.join("bundle.json"), original).unwrap();
     std::fs::write(bundle.join("manifest.json"), serde_json::to_vec_pretty(manifest).unwrap()).unwrap();

@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -530,8 +530,19 @@ fn published_site_browses_filters_searches_works_offline_and_as_one_file() {
     let text = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && text.contains("over the 1 MB limit") && !root.join("big.html").exists(), "{text}");
 
-    let index = std::fs::read_dir(out.join("bundle")).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("archive-")).count();
-    assert_eq!(index, 1, "one content-hashed index");
+    let names: Vec<String> = std::fs::read_dir(out.join("bundle")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let index: Vec<&String> = names.iter().filter(|n| n.starts_with("archive-") && n.ends_with(".idx")).collect();
+    assert_eq!(index.len(), 1, "one content-hashed index: {names:?}");
+    // Large files have brotli and gzip copies beside them, which decompress to the file.
+    for ext in ["br", "gz"] {
+        assert!(names.contains(&format!("{}.{ext}", index[0])), "{names:?}");
+    }
+    let wasm = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "wasm")).unwrap();
+    let mut unpacked = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(wasm.with_extension("wasm.gz")).unwrap()).read_to_end(&mut unpacked).unwrap();
+    assert!(unpacked == std::fs::read(&wasm).unwrap(), "the gzip copy of the wasm is the wasm");
+    let br = wasm.with_extension("wasm.br").metadata().unwrap().len();
+    println!("wasm {:.1} MB: brotli copy {:.2} MB, gzip copy {:.2} MB", wasm.metadata().unwrap().len() as f64 / 1e6, br as f64 / 1e6, wasm.with_extension("wasm.gz").metadata().unwrap().len() as f64 / 1e6);
     let total = {
         let m: Value = serde_json::from_slice(&std::fs::read(out.join("bundle/manifest.json")).unwrap()).unwrap();
         assert!(m["files"].as_array().unwrap().iter().all(|f| f["path"].as_str().is_some_and(|p| p.contains('-'))), "{m}");
@@ -616,7 +627,11 @@ fn site_of_a_million_codes_loads_in_shards_and_searches_them_all() {
     run_ok(tool().args(["export", "--run", &s(&run), "--out", &s(&bundle)]));
     run_ok(tool().args(["index", "random", "--bundle", &s(&bundle), "--count", "1000000", "--out", &s(&index)]));
     println!("{}", run_ok(tool().args(["site", "--index", &s(&index), "--run", &s(&run), "--out", &s(&out), "--device", "cpu", "--web"]).arg(&dist)));
-    let shards = std::fs::read_dir(out.join("bundle")).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("shard-")).count();
+    let shards = std::fs::read_dir(out.join("bundle")).unwrap().filter(|e| {
+            let name = e.as_ref().unwrap().file_name().to_string_lossy().into_owned();
+            name.starts_with("shard-") && name.ends_with(".idx")
+        })
+        .count();
     assert_eq!(shards, 10, "1,000,000 codes in shards of 100,000");
 
     let (url, _server) = serve(&out);

@@ -403,16 +403,7 @@ fn bundle_that_disagrees_with_itself_is_refused_by_name() {
         if pointer == "/model/input_size" {
             edited["preprocess"]["size"] = 1_000_000.into();
         }
-        let bytes = serde_json::to_vec_pretty(&edited).unwrap();
-        let mut m = manifest.clone();
-        for f in m["files"].as_array_mut().unwrap() {
-            if f["name"] == "bundle.json" {
-                f["size"] = bytes.len().into();
-                f["sha256"] = aurora_hash::export::sha256_hex(&bytes).into();
-            }
-        }
-        std::fs::write(bundle.join("bundle.json"), &bytes).unwrap();
-        std::fs::write(bundle.join("manifest.json"), serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+        write_bundle_json(&bundle, &manifest, &edited);
         let o = tool(&["query", photo.to_str().unwrap(), "--bundle", bundle.to_str().unwrap(), "--device", "cpu"]);
         fails_with(&o, "bundle.json");
         fails_with(&o, needle);

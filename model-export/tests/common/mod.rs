@@ -70,3 +70,19 @@ pub fn tool_within(args: &[&str], limit: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Writes `edited` as the bundle's bundle.json with the manifest's size and checksum made to
+/// match, as a hand edit with the manifest fixed up would be: what is then refused is the
+/// content, not the checksum.
+pub fn write_bundle_json(bundle: &Path, manifest: &serde_json::Value, edited: &serde_json::Value) {
+    let bytes = serde_json::to_vec_pretty(edited).unwrap();
+    let mut m = manifest.clone();
+    for file in m["files"].as_array_mut().unwrap() {
+        if file["name"] == "bundle.json" {
+            file["size"] = bytes.len().into();
+            file["sha256"] = aurora_hash::export::sha256_hex(&bytes).into();
+        }
+    }
+    std::fs::write(bundle.join("bundle.json"), &bytes).unwrap();
+    std::fs::write(bundle.join("manifest.json"), serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+}
