@@ -87,7 +87,7 @@ pub enum BundleError {
     Config(String, String),
     #[error("model.bpk: damaged or not a weights file: {0}")]
     Weights(String),
-    #[error("model.bpk: weights do not match bundle.json (missing {0})")]
+    #[error("model.bpk does not fit the model bundle.json describes: {0}; was bundle.json edited, or model.bpk replaced by another run's?")]
     Mismatch(String),
     #[error("index has {index} bits but the model makes {model}-bit codes")]
     Bits { index: usize, model: usize },
@@ -201,12 +201,45 @@ pub fn weights_to_bytes(model: &AuroraNet, half: bool) -> Result<Vec<u8>, Bundle
 /// A model built from `config` with the weights in `bytes` (f16 or f32), computing in f32.
 pub fn model_from_bytes(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -> Result<AuroraNet, BundleError> {
     let mut model = AuroraNet::new(config, device);
-    let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes))).with_from_adapter(FloatCastAdapter::to(DType::F32));
+    // Validation is done here rather than by the store, so that weights of another shape (a
+    // hand-edited bits, width or fc_width in bundle.json, or another run's model.bpk) are
+    // reported as such, naming both files and the first tensors that differ, instead of as a
+    // damaged weights file.
+    let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes)))
+        .with_from_adapter(FloatCastAdapter::to(DType::F32))
+        .validate(false)
+        .allow_partial(true);
     let result = model.load_from(&mut store).map_err(|e| BundleError::Weights(e.to_string()))?;
+    let shape_only = result.errors.iter().all(|e| matches!(e, burn::store::ApplyError::ShapeMismatch { .. }));
+    if !shape_only {
+        let first = result.errors.iter().find(|e| !matches!(e, burn::store::ApplyError::ShapeMismatch { .. })).expect("a non-shape error");
+        return Err(BundleError::Weights(first.to_string()));
+    }
     if !result.missing.is_empty() || !result.errors.is_empty() {
-        let mut what: Vec<String> = result.missing.iter().take(3).map(|m| format!("{m:?}")).collect();
-        what.extend(result.errors.iter().take(3).map(|e| format!("{e:?}")));
-        return Err(BundleError::Mismatch(what.join(", ")));
+        let mut what: Vec<String> = result
+            .errors
+            .iter()
+            .take(3)
+            .map(|e| match e {
+                burn::store::ApplyError::ShapeMismatch { path, expected, found } => {
+                    format!("`{path}` is {:?} in model.bpk, the model needs {:?}", found.as_slice(), expected.as_slice())
+                }
+                other => other.to_string(),
+            })
+            .collect();
+        what.extend(result.missing.iter().take(3).map(|(path, _)| format!("`{path}` is missing from model.bpk")));
+        let m = config;
+        return Err(BundleError::Mismatch(format!(
+            "{} (bundle.json's model: {}, {} bits, width {}, fc {}, {} px, {} channel(s), {} classes)",
+            what.join("; "),
+            m.arch.name(),
+            m.bits,
+            m.width,
+            m.fc_width,
+            m.input_size,
+            m.in_channels,
+            m.num_classes
+        )));
     }
     Ok(model)
 }

@@ -389,7 +389,9 @@ fn bundle_that_disagrees_with_itself_is_refused_by_name() {
     aurora_hash::data::synthetic::frame(1, 0, 80).save(&photo).unwrap();
     let original: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("bundle.json")).unwrap()).unwrap();
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
-    let cases: [(&str, serde_json::Value, &str); 6] = [
+    let cases: [(&str, serde_json::Value, &str); 7] = [
+        // Weights of another shape than bundle.json describes: both files and the tensor named.
+        ("/model/bits", 16.into(), "`hash.weight` is [32, 12] in model.bpk, the model needs [32, 16]"),
         ("/preprocess/size", 65.into(), "preprocess.size"),
         ("/preprocess/channels", 3.into(), "preprocess.channels"),
         ("/preprocess/std", 0.into(), "preprocess.std"),
