@@ -21,7 +21,7 @@ use aurora_hash::infer::predicted_classes;
 use crate::device::{self, Choice};
 use crate::out_folder::printable;
 use crate::progress;
-use crate::run::{Run, write_atomic};
+use crate::run::{Run, write_atomic, write_replacing};
 
 /// Im-AlexNet-SP's parameter size in the paper's Table 3, for comparison.
 const PAPER_MODEL_MB: f64 = 100.77;
@@ -67,8 +67,8 @@ pub fn export(a: &ExportArgs) -> Result<()> {
     };
     let bundle_json = serde_json::to_vec_pretty(&bundle)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
-    write_atomic(&a.out.join(WEIGHTS_FILE), &weights)?;
-    write_atomic(&a.out.join(CONFIG_FILE), &bundle_json)?;
+    write_replacing(&a.out.join(WEIGHTS_FILE), &weights)?;
+    write_replacing(&a.out.join(CONFIG_FILE), &bundle_json)?;
     let mut manifest = Manifest::for_files(&[(WEIGHTS_FILE, &weights), (CONFIG_FILE, &bundle_json)]);
     // Exporting the same weights again keeps an index built beside them valid (and listed),
     // so a site rebuild encodes only new images.
@@ -78,7 +78,7 @@ pub fn export(a: &ExportArgs) -> Result<()> {
             manifest.files.extend(old.files.iter().filter(|f| f.name != WEIGHTS_FILE && f.name != CONFIG_FILE).cloned());
         }
     }
-    write_atomic(&a.out.join(MANIFEST_FILE), &serde_json::to_vec_pretty(&manifest)?)?;
+    write_replacing(&a.out.join(MANIFEST_FILE), &serde_json::to_vec_pretty(&manifest)?)?;
     let mb = weights.len() as f64 / 1e6;
     println!(
         "wrote bundle {} ({} weights {:.2} MB; the paper's Im-AlexNet-SP: {PAPER_MODEL_MB} MB, ratio {:.2}×)",
@@ -144,6 +144,9 @@ pub enum IndexCommand {
         seed: u64,
         #[arg(long)]
         out: PathBuf,
+        /// Replace an --out file that is not an index.
+        #[arg(long)]
+        force: bool,
     },
     /// Join indexes built on different machines (later files add only images not seen yet).
     Merge {
@@ -152,6 +155,9 @@ pub enum IndexCommand {
         inputs: Vec<PathBuf>,
         #[arg(long)]
         out: PathBuf,
+        /// Replace an --out file that is not an index.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -205,13 +211,13 @@ fn list_in_manifest(index_path: &Path, bytes: &[u8]) -> Result<()> {
     let mut manifest = Manifest::parse(&raw).with_context(|| format!("{}", manifest_path.display()))?;
     let name = index_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     manifest.set(&name, bytes);
-    write_atomic(&manifest_path, &serde_json::to_vec_pretty(&manifest)?)
+    write_replacing(&manifest_path, &serde_json::to_vec_pretty(&manifest)?)
 }
 
 /// Writes an index (atomically) and lists it in the bundle's manifest when it sits in one.
 pub fn write_index(path: &Path, index: &CodeIndex) -> Result<()> {
     let bytes = index.to_bytes();
-    write_atomic(path, &bytes)?;
+    write_replacing(path, &bytes)?;
     list_in_manifest(path, &bytes)
 }
 
@@ -232,26 +238,35 @@ fn stale_in_bundle(index_path: &Path) -> Result<bool> {
     Ok(stale)
 }
 
+/// An index file may be replaced; any other file at `out` is the user's, and is not, unless
+/// `force`.
+fn refuse_foreign_index(out: &Path, force: bool) -> Result<()> {
+    crate::out_folder::set_force(force);
+    crate::out_folder::check_replace(out, "an index", 8, |head| head == aurora_hash::index::MAGIC)
+}
+
 pub fn index(cmd: &IndexCommand) -> Result<()> {
     match cmd {
-        IndexCommand::Merge { inputs, out } => {
+        IndexCommand::Merge { inputs, out, force } => {
+            refuse_foreign_index(out, *force)?;
             let mut joined = read_index(&inputs[0])?;
             for p in &inputs[1..] {
                 let added = joined.merge(&read_index(p)?).with_context(|| format!("joining {}", p.display()))?;
                 eprintln!("{}: {added} new images", p.display());
             }
             let bytes = joined.to_bytes();
-            write_atomic(out, &bytes)?;
+            write_replacing(out, &bytes)?;
             list_in_manifest(out, &bytes)?;
             println!("wrote {} ({} images, {} bits)", out.display(), joined.len(), joined.bits());
             Ok(())
         }
         IndexCommand::Build(a) => build(a),
-        IndexCommand::Random { bundle, count, seed, out } => {
+        IndexCommand::Random { bundle, count, seed, out, force } => {
+            refuse_foreign_index(out, *force)?;
             let config = BundleConfig::parse(&read_capped(&bundle.join(CONFIG_FILE), TEXT_CAP)?)
                 .with_context(|| format!("bundle {}", bundle.display()))?;
             let index = CodeIndex::random(*count, config.model.bits, config.classes.clone(), *seed);
-            write_atomic(out, &index.to_bytes())?;
+            write_replacing(out, &index.to_bytes())?;
             println!("wrote {} ({count} random {}-bit codes)", out.display(), config.model.bits);
             Ok(())
         }
@@ -335,7 +350,7 @@ fn build(a: &IndexArgs) -> Result<()> {
         bail!("{}: none of the {} images could be read", a.images.display(), files.len());
     }
     let bytes = index.to_bytes();
-    write_atomic(&a.out, &bytes)?;
+    write_replacing(&a.out, &bytes)?;
     list_in_manifest(&a.out, &bytes)?;
     println!(
         "wrote {} ({} images, {} bits, {:.1} KB: {} bytes of code per image)",

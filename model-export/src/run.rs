@@ -82,6 +82,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_path(path);
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))?;
+    Ok(())
+}
+
+/// [`write_atomic`] for the few large files a user names (a bundle's files, an index), which
+/// a killed writer would leave a large temporary copy of: also removes the copies that writers
+/// killed mid-write left beside it. Not for files written by the thousand into one folder
+/// (thumbnails, site files): it lists the folder each time; `OutFolder` cleans those once.
+pub fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(path, bytes)?;
     remove_dead_temps(path);
     Ok(())
 }

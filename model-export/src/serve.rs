@@ -56,7 +56,7 @@ pub fn copy_site(web: &Path, site: &Path) -> Result<usize> {
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = crate::files::read_capped(path, crate::files::BINARY_CAP)?;
         crate::run::write_atomic(&target, &bytes)?;
     }
     let copied = files.len();

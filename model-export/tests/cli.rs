@@ -251,6 +251,10 @@ fn export_index_query_and_merge() {
     // build's, so compare codes and classes by file name).
     let o = tool(&["index", "merge", &idx("arc.idx"), &idx("radial.idx"), "--out", &idx("merged.idx")]);
     assert!(o.status.success(), "{}", text(&o));
+    // A file of the user's at --out is not replaced by a merge.
+    std::fs::write(dir.join("notes.txt"), b"my notes").unwrap();
+    fails_with(&tool(&["index", "merge", &idx("arc.idx"), &idx("radial.idx"), "--out", &idx("notes.txt")]), "notes.txt");
+    assert_eq!(std::fs::read(dir.join("notes.txt")).unwrap(), b"my notes");
     let merged = read("merged.idx");
     assert_eq!(merged.len(), 6);
     assert_eq!(merged.codes, whole_idx.codes);
