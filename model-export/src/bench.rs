@@ -31,7 +31,8 @@ pub struct BenchArgs {
     /// Width multiplier (1 = the paper's channel counts).
     #[arg(long, default_value_t = 1.0)]
     pub width: f32,
-    /// Backends to time: cpu, gpu or both (gpu is skipped when none is found).
+    /// Backends to time: cpu, gpu (skipped when none is found), and libtorch in a build with the
+    /// `libtorch` feature.
     #[arg(long, default_value = "cpu,gpu", value_delimiter = ',')]
     pub devices: Vec<String>,
     /// Codes in the Hamming-search benchmark.
@@ -56,7 +57,9 @@ pub fn bench(a: &BenchArgs) -> Result<()> {
                 Ok(g) => devices.push(g),
                 Err(e) => eprintln!("skipping gpu: {e}"),
             },
-            other => anyhow::bail!("unknown device `{other}` (cpu, gpu)"),
+            #[cfg(feature = "libtorch")]
+            "libtorch" => devices.push(device::select(Choice::Libtorch)?),
+            other => anyhow::bail!("unknown device `{other}` (cpu, gpu{})", if cfg!(feature = "libtorch") { ", libtorch" } else { "" }),
         }
     }
     let mut train_base = None;

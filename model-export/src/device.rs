@@ -9,6 +9,10 @@ pub enum Choice {
     Auto,
     Gpu,
     Cpu,
+    /// The CPU through burn's LibTorch backend (the libtorch inside PyPI's `torch`): an optional
+    /// training device, built only with the `libtorch` feature (see scripts/libtorch.sh).
+    #[cfg(feature = "libtorch")]
+    Libtorch,
 }
 
 /// The device and a name for it (written into metrics and reports).
@@ -17,6 +21,11 @@ pub fn select(choice: Choice) -> anyhow::Result<(Device, String)> {
         Choice::Cpu => Ok((Device::flex(), "cpu (flex)".into())),
         Choice::Gpu => gpu().ok_or_else(|| anyhow::anyhow!("no GPU adapter found through wgpu (Vulkan/Metal/DX12); use --device cpu")),
         Choice::Auto => Ok(gpu().unwrap_or_else(|| (Device::flex(), "cpu (flex)".into()))),
+        // burn marks burn-tch deprecated in favour of its CubeCL backends; on this project's CPU
+        // it is still the faster trainer (measured in `bench`), which is why it is offered.
+        #[cfg(feature = "libtorch")]
+        #[allow(deprecated)]
+        Choice::Libtorch => Ok((Device::libtorch(), "cpu (libtorch)".into())),
     }
 }
 
