@@ -12,7 +12,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aurora-hash/target}"
 VENV="${AURORA_LIBTORCH_VENV:-$HOME/.cache/aurora-hash/libtorch-venv}"
 TORCH_VERSION=2.9.0
 if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
-  echo "installing torch $TORCH_VERSION from PyPI into $VENV (once; about 3 GB with its CUDA libraries)" >&2
+  echo "installing torch $TORCH_VERSION from PyPI into $VENV (once; 6.7 GB with its CUDA libraries)" >&2
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q "torch==$TORCH_VERSION" >&2
 fi

@@ -21,8 +21,9 @@ pub fn select(choice: Choice) -> anyhow::Result<(Device, String)> {
         Choice::Cpu => Ok((Device::flex(), "cpu (flex)".into())),
         Choice::Gpu => gpu().ok_or_else(|| anyhow::anyhow!("no GPU adapter found through wgpu (Vulkan/Metal/DX12); use --device cpu")),
         Choice::Auto => Ok(gpu().unwrap_or_else(|| (Device::flex(), "cpu (flex)".into()))),
-        // burn marks burn-tch deprecated in favour of its CubeCL backends; on this project's CPU
-        // it is still the faster trainer (measured in `bench`), which is why it is offered.
+        // burn marks burn-tch deprecated in favour of its CubeCL backends; it is offered because
+        // PyTorch trained this network about 4× faster than flex on this CPU (issue 11), which
+        // `bench --devices cpu,libtorch` is there to confirm for burn-tch.
         #[cfg(feature = "libtorch")]
         #[allow(deprecated)]
         Choice::Libtorch => Ok((Device::libtorch(), "cpu (libtorch)".into())),
