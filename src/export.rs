@@ -15,6 +15,7 @@
 
 use crate::answer::{ClassInfo, Confidence};
 use crate::data::preprocess::Preprocess;
+use crate::index::CodeIndex;
 use crate::model::{AuroraNet, ModelConfig};
 use burn::store::{BurnpackStore, FloatCastAdapter, ModuleSnapshot};
 use burn::tensor::{Bytes, DType, Device};
@@ -89,8 +90,10 @@ pub enum BundleError {
     Weights(String),
     #[error("model.bpk does not fit the model bundle.json describes: {0}; was bundle.json edited, or model.bpk replaced by another run's?")]
     Mismatch(String),
-    #[error("index has {index} bits but the model makes {model}-bit codes")]
-    Bits { index: usize, model: usize },
+    #[error("{file}: {reason}: the index and the bundle do not belong together (build the index again with this bundle)")]
+    IndexMismatch { file: String, reason: String },
+    #[error("{file}: {reason}")]
+    Index { file: String, reason: String },
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -182,9 +185,55 @@ impl BundleConfig {
         Ok(c)
     }
 
+    /// An index is searched with this model's codes and shown with these class names, so an
+    /// index made with another bundle would give wrong neighbours or wrong labels: refused.
+    pub fn check_index(&self, file: &str, index: &CodeIndex) -> Result<(), BundleError> {
+        let reason = if index.bits() != self.model.bits {
+            format!("{}-bit codes, but the bundle's model makes {}-bit codes", index.bits(), self.model.bits)
+        } else if index.classes != self.classes {
+            format!("built for the classes {}, but the bundle has {}", index.classes.join(", "), self.classes.join(", "))
+        } else {
+            return Ok(());
+        };
+        Err(BundleError::IndexMismatch { file: file.into(), reason })
+    }
+
     /// The words for each class: the bundle's own, or the defaults.
     pub fn class_info(&self) -> Vec<ClassInfo> {
         if self.class_info.is_empty() { ClassInfo::defaults(&self.classes) } else { self.class_info.clone() }
+    }
+}
+
+/// A bundle read and checked as a whole. Every loader (the tool's commands, the page) opens
+/// bundles through this, so they refuse the same damaged or mismatched files with the same
+/// words, and checks come in the same order: manifest, then each file against it, then the
+/// configuration, then the weights against the configuration.
+pub struct Bundle {
+    pub manifest: Manifest,
+    pub config: BundleConfig,
+    pub model: AuroraNet,
+}
+
+impl Bundle {
+    pub fn open(manifest: &[u8], config: &[u8], weights: Vec<u8>, device: &Device) -> Result<Self, BundleError> {
+        let manifest = Manifest::parse(manifest)?;
+        manifest.verify(CONFIG_FILE, config)?;
+        manifest.verify(WEIGHTS_FILE, &weights)?;
+        let config = BundleConfig::parse(config)?;
+        let model = model_from_bytes(&config.model, weights, device)?;
+        Ok(Self { manifest, config, model })
+    }
+
+    /// Reads an index to search with this bundle: its bytes checked against the manifest when
+    /// it lists `name` (`listed`: it must, as a site's shards are), its own structure, then
+    /// that it belongs to this bundle ([`BundleConfig::check_index`]).
+    pub fn open_index(&self, name: &str, bytes: &[u8], listed: bool) -> Result<CodeIndex, BundleError> {
+        if listed || self.manifest.files.iter().any(|f| f.name == name) {
+            self.manifest.verify(name, bytes)?;
+        }
+        let index = CodeIndex::from_bytes(bytes).map_err(|e| BundleError::Index { file: name.into(), reason: e.to_string() })?;
+        self.config.check_index(name, &index)?;
+        Ok(index)
     }
 }
 

@@ -74,3 +74,61 @@ fn damaged_or_mismatched_weights_are_refused() {
     assert!(err.contains("size"), "{err}");
     assert!(m.verify("archive.idx", &bytes).is_err());
 }
+
+/// The one way every loader opens a bundle: the files against the manifest, the
+/// configuration, the weights; then an index against the bundle (code length, class names,
+/// and the manifest when it lists the index).
+#[test]
+fn a_bundle_opens_as_a_whole_and_refuses_an_index_made_with_another() {
+    use aurora_hash::export::{BUNDLE_FORMAT, Bundle, BundleConfig};
+    use aurora_hash::index::{CodeIndex, Entry};
+    let device = Device::flex();
+    let mut cfg = ModelConfig::paper(Arch::ImAlexnetSp, 12, 4, 1, 64);
+    cfg.width = 0.125;
+    cfg.fc_width = 16;
+    let classes: Vec<String> = ["arc", "drapery", "radial", "hot-spot"].iter().map(|c| c.to_string()).collect();
+    let config = BundleConfig {
+        format: BUNDLE_FORMAT,
+        preprocess: Preprocess::new(64, 1, true),
+        classes: classes.clone(),
+        weights_dtype: "f16".into(),
+        provenance: "test".into(),
+        model: cfg.clone(),
+        confidence: Default::default(),
+        class_info: Vec::new(),
+    };
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    let weights = weights_to_bytes(&aurora_hash::model::AuroraNet::new(&cfg, &device), true).unwrap();
+    let mut index = CodeIndex::new(12, classes.clone());
+    index.push(Entry { id: "a.png".into(), predicted: 1, label: None, probability: 0.9, timestamp: None }, &[0b1010]);
+    let index_bytes = index.to_bytes();
+    let manifest = Manifest::for_files(&[("bundle.json", &config_bytes), ("model.bpk", &weights), ("archive.idx", &index_bytes)]);
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap();
+
+    let bundle = Bundle::open(&manifest_bytes, &config_bytes, weights.clone(), &device).unwrap();
+    assert_eq!(bundle.open_index("archive.idx", &index_bytes, false).unwrap().len(), 1);
+    // A shard must be listed; a listed index must match its entry.
+    let err = bundle.open_index("shard-0000.idx", &index_bytes, true).unwrap_err().to_string();
+    assert!(err.contains("shard-0000.idx") && err.contains("not listed"), "{err}");
+    let mut other_bytes = index_bytes.clone();
+    other_bytes[40] ^= 1;
+    let err = bundle.open_index("archive.idx", &other_bytes, false).unwrap_err().to_string();
+    assert!(err.contains("archive.idx"), "{err}");
+    // Another bundle's index: its code length, then its class names.
+    let other = CodeIndex::new(24, classes.clone());
+    let err = bundle.open_index("other.idx", &other.to_bytes(), false).unwrap_err().to_string();
+    assert!(err.contains("other.idx") && err.contains("24-bit") && err.contains("do not belong together"), "{err}");
+    let cifar = CodeIndex::new(12, vec!["cat".into(), "dog".into(), "ship".into(), "truck".into()]);
+    let err = bundle.open_index("cifar.idx", &cifar.to_bytes(), false).unwrap_err().to_string();
+    assert!(err.contains("cifar.idx") && err.contains("cat, dog") && err.contains("arc, drapery"), "{err}");
+    let err = bundle.open_index("junk.idx", b"not an index", false).unwrap_err().to_string();
+    assert!(err.contains("junk.idx"), "{err}");
+
+    // The files against the manifest, each named.
+    let err = Bundle::open(&manifest_bytes, b"{}", weights.clone(), &device).err().unwrap().to_string();
+    assert!(err.contains("bundle.json"), "{err}");
+    let err = Bundle::open(&manifest_bytes, &config_bytes, weights[..weights.len() - 1].to_vec(), &device).err().unwrap().to_string();
+    assert!(err.contains("model.bpk"), "{err}");
+    let err = Bundle::open(b"[", &config_bytes, weights, &device).err().unwrap().to_string();
+    assert!(err.contains("manifest.json"), "{err}");
+}

@@ -4,14 +4,13 @@
 use anyhow::{Context, Result, bail};
 use aurora_hash::data::split::timestamp_from_name;
 use aurora_hash::export::{
-    BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, INDEX_FILE, MANIFEST_FILE, Manifest, WEIGHTS_FILE, model_from_bytes, weights_to_bytes,
+    BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, INDEX_FILE, MANIFEST_FILE, Manifest, WEIGHTS_FILE, weights_to_bytes,
 };
 use aurora_hash::hashing::{CodeSet, code_to_hex, pack_code};
 use aurora_hash::index::{CodeIndex, Entry, thumb_path};
 use aurora_hash::answer::{Answer, ClassInfo, answer};
 use aurora_hash::infer::{Layers, encode, encode_layers};
 use aurora_hash::ood::Layer;
-use aurora_hash::model::AuroraNet;
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 
@@ -92,8 +91,7 @@ pub fn export(a: &ExportArgs) -> Result<()> {
 
 /// A loaded, verified bundle.
 pub struct Bundle {
-    pub config: BundleConfig,
-    pub model: AuroraNet,
+    opened: aurora_hash::export::Bundle,
     pub device: Device,
     pub device_name: String,
 }
@@ -104,15 +102,29 @@ pub fn load_bundle(dir: &Path, choice: Choice) -> Result<Bundle> {
         let cap = if name == WEIGHTS_FILE { BINARY_CAP } else { TEXT_CAP };
         read_capped(&p, cap).with_context(|| format!("bundle {}", dir.display()))
     };
-    let manifest = Manifest::parse(&read(MANIFEST_FILE)?).with_context(|| format!("bundle {}", dir.display()))?;
-    let config_bytes = read(CONFIG_FILE)?;
-    manifest.verify(CONFIG_FILE, &config_bytes).with_context(|| format!("bundle {}", dir.display()))?;
-    let config = BundleConfig::parse(&config_bytes).with_context(|| format!("bundle {}", dir.display()))?;
-    let weights = read(WEIGHTS_FILE)?;
-    manifest.verify(WEIGHTS_FILE, &weights).with_context(|| format!("bundle {}", dir.display()))?;
+    let (manifest, config, weights) = (read(MANIFEST_FILE)?, read(CONFIG_FILE)?, read(WEIGHTS_FILE)?);
     let (device, device_name) = device::select(choice)?;
-    let model = model_from_bytes(&config.model, weights, &device).with_context(|| format!("bundle {}", dir.display()))?;
-    Ok(Bundle { config, model, device, device_name })
+    let opened = aurora_hash::export::Bundle::open(&manifest, &config, weights, &device).with_context(|| format!("bundle {}", dir.display()))?;
+    Ok(Bundle { opened, device, device_name })
+}
+
+impl std::ops::Deref for Bundle {
+    type Target = aurora_hash::export::Bundle;
+    fn deref(&self) -> &Self::Target {
+        &self.opened
+    }
+}
+
+impl Bundle {
+    /// An index file to search with this bundle, refused when it was made with another
+    /// (`BundleConfig::check_index`, the page's check too). Not checked against the manifest:
+    /// `index build` updates an index in place after the bundle was exported.
+    pub fn read_index(&self, path: &Path) -> Result<CodeIndex> {
+        let index = read_index(path)?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        self.config.check_index(&name, &index).with_context(|| format!("index {}", path.display()))?;
+        Ok(index)
+    }
 }
 
 pub fn read_index(path: &Path) -> Result<CodeIndex> {
@@ -278,13 +290,7 @@ fn build(a: &IndexArgs) -> Result<()> {
     let bundle = load_bundle(&a.bundle, a.device)?;
     let bits = bundle.config.model.bits;
     let mut index = if a.out.exists() && !stale_in_bundle(&a.out)? {
-        let existing = read_index(&a.out)?;
-        if existing.bits() != bits {
-            bail!("{}: index has {}-bit codes but the bundle's model makes {bits}-bit codes", a.out.display(), existing.bits());
-        }
-        if existing.classes != bundle.config.classes {
-            bail!("{}: index classes differ from the bundle's", a.out.display());
-        }
+        let existing = bundle.read_index(&a.out)?;
         existing
     } else {
         CodeIndex::new(bits, bundle.config.classes.clone())
@@ -395,20 +401,9 @@ pub struct QueryArgs {
 pub fn query(a: &QueryArgs) -> Result<()> {
     let bundle = load_bundle(&a.bundle, a.device)?;
     let index_path = a.index.clone().unwrap_or_else(|| a.bundle.join(INDEX_FILE));
-    let index = read_index(&index_path)?;
+    let index = bundle.read_index(&index_path)?;
     let bits = bundle.config.model.bits;
-    if index.bits() != bits {
-        bail!("{}: index has {}-bit codes but the bundle's model makes {bits}-bit codes", index_path.display(), index.bits());
-    }
     let classes = &bundle.config.classes;
-    if index.classes != *classes {
-        bail!(
-            "{}: index was built for classes {} but the bundle has {}: build it again with this bundle",
-            index_path.display(),
-            index.classes.join(", "),
-            classes.join(", ")
-        );
-    }
     let filter = match &a.class {
         Some(c) => Some(
             classes.iter().position(|x| x == c).with_context(|| format!("unknown class `{c}` (classes: {})", classes.join(", ")))? as u16,

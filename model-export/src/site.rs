@@ -145,9 +145,7 @@ pub fn site(a: &SiteArgs) -> Result<()> {
         (None, Some(path)) => {
             let index = bundle_cmd::read_index(path)?;
             let config = aurora_hash::export::BundleConfig::parse(&read_capped(&cache.join(CONFIG_FILE), TEXT_CAP)?)?;
-            if index.bits() != config.model.bits || index.classes != config.classes {
-                bail!("{}: {}-bit codes over classes {:?}, but the run's model makes {}-bit codes over {:?}", path.display(), index.bits(), index.classes, config.model.bits, config.classes);
-            }
+            config.check_index(&path.display().to_string(), &index)?;
             index
         }
         (None, None) => unreachable!("clap requires images or --index"),

@@ -3,9 +3,8 @@
 use aurora_hash::data::decode::decode;
 use aurora_hash::data::AURORA_CLASSES;
 use aurora_hash::data::preprocess::Preprocess;
-use aurora_hash::export::{BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, INDEX_FILE, Manifest, WEIGHTS_FILE, model_from_bytes};
+use aurora_hash::export::{BUNDLE_FORMAT, Bundle, BundleConfig, INDEX_FILE, Manifest};
 use aurora_hash::hashing::{code_to_hex, pack_code};
-use aurora_hash::index::CodeIndex;
 use aurora_hash::answer::{Answer, answer};
 use aurora_hash::infer::encode_tensors_with_features;
 use aurora_hash::ood::Layer;
@@ -21,9 +20,7 @@ use crate::{js_err, now_ms};
 /// The model of one bundle, loaded on WebGPU or the CPU.
 #[wasm_bindgen]
 pub struct Engine {
-    config: BundleConfig,
-    manifest: Manifest,
-    model: AuroraNet,
+    bundle: Bundle,
     device: Device,
     webgpu: bool,
     note: String,
@@ -58,13 +55,9 @@ impl Engine {
     /// or `"cpu"`) and loads the weights. Every failure names the file and the problem.
     pub async fn load(manifest: Vec<u8>, config: Vec<u8>, weights: Vec<u8>, backend: String) -> Result<Engine, JsError> {
         let pref = Preference::parse(&backend).ok_or_else(|| js_err(format!("unknown backend `{backend}` (auto, webgpu or cpu)")))?;
-        let manifest = Manifest::parse(&manifest).map_err(js_err)?;
-        manifest.verify(CONFIG_FILE, &config).map_err(js_err)?;
-        manifest.verify(WEIGHTS_FILE, &weights).map_err(js_err)?;
-        let config = BundleConfig::parse(&config).map_err(js_err)?;
         let chosen = backend::choose(pref).await.map_err(js_err)?;
-        let model = model_from_bytes(&config.model, weights, &chosen.device).map_err(js_err)?;
-        Ok(Engine { config, manifest, model, device: chosen.device, webgpu: chosen.webgpu, note: chosen.note })
+        let bundle = Bundle::open(&manifest, &config, weights, &chosen.device).map_err(js_err)?;
+        Ok(Engine { bundle, device: chosen.device, webgpu: chosen.webgpu, note: chosen.note })
     }
 
     /// The paper's full-size Im-AlexNet-SP at `size` px with untrained (He-initialised)
@@ -87,7 +80,7 @@ impl Engine {
         let chosen = backend::choose(pref).await.map_err(js_err)?;
         let model = AuroraNet::new(&config.model, &chosen.device);
         let manifest = Manifest { format: BUNDLE_FORMAT, files: Vec::new(), originals: None };
-        Ok(Engine { config, manifest, model, device: chosen.device, webgpu: chosen.webgpu, note: chosen.note })
+        Ok(Engine { bundle: Bundle { manifest, config, model }, device: chosen.device, webgpu: chosen.webgpu, note: chosen.note })
     }
 
     /// "WebGPU" or "CPU (wasm)".
@@ -104,8 +97,8 @@ impl Engine {
     /// `class_info` filled in (the defaults when the bundle has none) so the page has one
     /// place to read class names from. The out-of-domain statistics stay in the engine.
     pub fn config_json(&self) -> String {
-        let mut c = self.config.clone();
-        c.class_info = self.config.class_info();
+        let mut c = self.bundle.config.clone();
+        c.class_info = self.bundle.config.class_info();
         if let Some(m) = c.confidence.ood.as_mut() {
             m.basis.clear();
             m.whiten.clear();
@@ -116,21 +109,21 @@ impl Engine {
     }
 
     pub fn bits(&self) -> usize {
-        self.config.model.bits
+        self.bundle.config.model.bits
     }
 
     /// Decodes a photo (PNG, JPEG, WebP, …), runs the network and returns [`Classified`] as JSON.
     pub async fn classify(&self, image: Vec<u8>) -> Result<String, JsError> {
         let t0 = now_ms();
         let img = decode(&image).map_err(js_err)?;
-        let pixels = self.config.preprocess.apply(&img);
+        let pixels = self.bundle.config.preprocess.apply(&img);
         drop(image);
         let t1 = now_ms();
-        let (hash, probs, features) = encode_tensors_with_features(&self.model, &self.config.model, pixels, 1, &self.device);
+        let (hash, probs, features) = encode_tensors_with_features(&self.bundle.model, &self.bundle.config.model, pixels, 1, &self.device);
         let hash = read(hash).await?;
         let raw_probabilities = read(probs).await?;
         // Only the layer the out-of-domain statistics were fitted on is read back.
-        let confidence = &self.config.confidence;
+        let confidence = &self.bundle.config.confidence;
         let feature = match confidence.ood.as_ref().map(|m| m.layer) {
             Some(Layer::Conv5) => read(features.conv5).await?,
             Some(Layer::Fc7) => read(features.fc7).await?,
@@ -162,38 +155,17 @@ impl Engine {
     /// Reads an archive index, checking it against the manifest when the bundle lists one,
     /// against its own checksum always, and that its codes are this model's length.
     pub fn open_archive(&self, bytes: &[u8]) -> Result<Archive, JsError> {
-        if self.manifest.files.iter().any(|f| f.name == INDEX_FILE) {
-            self.manifest.verify(INDEX_FILE, bytes).map_err(js_err)?;
-        }
-        self.open(INDEX_FILE, bytes)
+        self.bundle.open_index(INDEX_FILE, bytes, false).map(Archive::from_index).map_err(js_err)
     }
 
     /// One shard of a sharded archive (`shard-NNNN.idx`), which the manifest must list.
     pub fn open_shard(&self, name: &str, bytes: &[u8]) -> Result<Archive, JsError> {
-        self.verify(name, bytes)?;
-        self.open(name, bytes)
+        self.bundle.open_index(name, bytes, true).map(Archive::from_index).map_err(js_err)
     }
 
     /// Checks a fetched file against the bundle's manifest (size and SHA-256).
     pub fn verify(&self, name: &str, bytes: &[u8]) -> Result<(), JsError> {
-        self.manifest.verify(name, bytes).map_err(js_err)
-    }
-}
-
-impl Engine {
-    fn open(&self, name: &str, bytes: &[u8]) -> Result<Archive, JsError> {
-        let index = CodeIndex::from_bytes(bytes).map_err(|e| js_err(format!("{name}: {e}")))?;
-        if index.bits() != self.config.model.bits {
-            return Err(js_err(format!(
-                "{name}: {}-bit codes, but the model makes {}-bit codes: index and bundle do not belong together",
-                index.bits(),
-                self.config.model.bits
-            )));
-        }
-        if index.classes != self.config.classes {
-            return Err(js_err(format!("{name}: its classes differ from the bundle's")));
-        }
-        Ok(Archive::from_index(index))
+        self.bundle.manifest.verify(name, bytes).map_err(js_err)
     }
 }
 
