@@ -5,134 +5,17 @@
 //! test prints the table of cases per command and outcome.
 
 use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod common;
 use common::*;
+#[path = "common/corpus.rs"]
+mod corpus;
+use corpus::{corpus, encode, sky};
 
 /// Long enough for a debug-profile model load on a busy 2-core machine; a hang is forever.
 const LIMIT: Duration = Duration::from_secs(120);
-
-fn encode(img: image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
-    let mut out = Vec::new();
-    img.write_to(&mut Cursor::new(&mut out), format).unwrap();
-    out
-}
-
-fn sky(w: u32, h: u32) -> image::DynamicImage {
-    image::DynamicImage::ImageLuma8(image::GrayImage::from_fn(w, h, |x, y| image::Luma([((x * 5 + y * 3) % 251) as u8])))
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = flate2::Crc::new();
-    crc.update(data);
-    crc.sum()
-}
-
-/// A PNG whose header claims `w` × `h`, with the header's CRC made valid again: a
-/// decompression bomb as a real file would be (the image data stays tiny).
-fn png_claiming(base: image::DynamicImage, w: u32, h: u32) -> Vec<u8> {
-    let mut b = encode(base, image::ImageFormat::Png);
-    b[16..20].copy_from_slice(&w.to_be_bytes());
-    b[20..24].copy_from_slice(&h.to_be_bytes());
-    let crc = crc32(&b[12..29]);
-    b[29..33].copy_from_slice(&crc.to_be_bytes());
-    b
-}
-
-/// A JPEG with an EXIF block whose orientation is `value` (valid: 1–8).
-fn jpeg_with_orientation(value: u16) -> Vec<u8> {
-    let jpeg = encode(image::DynamicImage::ImageRgb8(sky(40, 30).to_rgb8()), image::ImageFormat::Jpeg);
-    let mut tiff = b"II*\0\x08\0\0\0".to_vec();
-    tiff.extend_from_slice(&1u16.to_le_bytes());
-    tiff.extend_from_slice(&0x0112u16.to_le_bytes());
-    tiff.extend_from_slice(&3u16.to_le_bytes());
-    tiff.extend_from_slice(&1u32.to_le_bytes());
-    tiff.extend_from_slice(&value.to_le_bytes());
-    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-    let mut app1 = b"Exif\0\0".to_vec();
-    app1.extend(tiff);
-    let mut out = jpeg[..2].to_vec();
-    out.extend_from_slice(&[0xFF, 0xE1]);
-    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
-    out.extend(app1);
-    out.extend_from_slice(&jpeg[2..]);
-    out
-}
-
-fn animated_gif() -> Vec<u8> {
-    let mut out = Vec::new();
-    {
-        let mut enc = image::codecs::gif::GifEncoder::new(&mut out);
-        let frames = (0..3).map(|i| image::Frame::new(image::RgbaImage::from_pixel(24, 24, image::Rgba([i * 80, 40, 200, 255]))));
-        enc.encode_frames(frames).unwrap();
-    }
-    out
-}
-
-/// One case of the corpus: a file name and its bytes, and whether a careful reader should
-/// accept it (a valid but unusual image) or refuse it (damaged or hostile).
-struct Case {
-    name: String,
-    bytes: Vec<u8>,
-    valid: bool,
-}
-
-fn corpus() -> Vec<Case> {
-    let png = encode(sky(64, 48), image::ImageFormat::Png);
-    let jpeg = encode(image::DynamicImage::ImageRgb8(sky(64, 48).to_rgb8()), image::ImageFormat::Jpeg);
-    let mut cases = Vec::new();
-    let mut add = |name: &str, bytes: Vec<u8>, valid: bool| cases.push(Case { name: name.into(), bytes, valid });
-    add("empty.png", Vec::new(), false);
-    add("empty.jpg", Vec::new(), false);
-    for (k, cut) in [8usize, 33, 60, png.len() / 2, png.len() - 13].into_iter().enumerate() {
-        add(&format!("truncated-{k}.png"), png[..cut].to_vec(), false);
-    }
-    for (k, cut) in [2usize, 20, jpeg.len() / 3].into_iter().enumerate() {
-        add(&format!("truncated-{k}.jpg"), jpeg[..cut].to_vec(), false);
-    }
-    let mut crc = png.clone();
-    let at = crc.len() - 20;
-    crc[at] ^= 0x55;
-    add("crc-damaged.png", crc, false);
-    let mut header = png.clone();
-    header[12] = b'X';
-    add("bad-chunk-name.png", header, false);
-    let mut j = jpeg.clone();
-    let mid = j.len() / 2;
-    for b in &mut j[mid..mid + 64] {
-        *b = 0xFF;
-    }
-    add("damaged-scan.jpg", j, false);
-    add("bomb-60000px.png", png_claiming(sky(1, 1), 60_000, 60_000), false);
-    add("bomb-11000px-rgba16.png", png_claiming(image::DynamicImage::ImageRgba16(image::ImageBuffer::from_pixel(1, 1, image::Rgba([1u16, 2, 3, 4]))), 11_000, 11_000), false);
-    add("bomb-zero-width.png", png_claiming(sky(1, 1), 0, 100), false);
-    add("16-bit-grey.png", encode(image::DynamicImage::ImageLuma16(image::ImageBuffer::from_fn(50, 40, |x, y| image::Luma([(x * 900 + y * 300) as u16]))), image::ImageFormat::Png), true);
-    add("grey-alpha.png", encode(image::DynamicImage::ImageLumaA8(image::ImageBuffer::from_fn(50, 40, |x, _| image::LumaA([x as u8 * 4, 128]))), image::ImageFormat::Png), true);
-    add("rgba16.png", encode(image::DynamicImage::ImageRgba16(image::ImageBuffer::from_pixel(30, 30, image::Rgba([9000u16, 100, 40000, 65535]))), image::ImageFormat::Png), true);
-    add("palette.gif", encode(image::DynamicImage::ImageRgba8(sky(40, 40).to_rgba8()), image::ImageFormat::Gif), true);
-    add("animated.gif", animated_gif(), true);
-    add("float.tiff", encode(image::DynamicImage::ImageRgb32F(image::ImageBuffer::from_pixel(20, 20, image::Rgb([0.2f32, 0.5, 0.9]))), image::ImageFormat::Tiff), true);
-    add("grey.tif", encode(sky(33, 17), image::ImageFormat::Tiff), true);
-    add("bitmap.bmp", encode(image::DynamicImage::ImageRgb8(sky(21, 13).to_rgb8()), image::ImageFormat::Bmp), true);
-    let bmp = encode(image::DynamicImage::ImageRgb8(sky(21, 13).to_rgb8()), image::ImageFormat::Bmp);
-    add("truncated.bmp", bmp[..bmp.len() / 2].to_vec(), false);
-    add("riff-garbage.webp", b"RIFF\x10\0\0\0WEBPVP8 \x04\0\0\0abcd".to_vec(), false);
-    add("text.png", b"just some notes, not an image\n".to_vec(), false);
-    add("page.jpg", b"<!doctype html><html><body>hello</body></html>".to_vec(), false);
-    add("one-pixel.png", encode(sky(1, 1), image::ImageFormat::Png), true);
-    add("tall-1x5000.png", encode(sky(1, 5000), image::ImageFormat::Png), true);
-    add("wide-5000x1.png", encode(sky(5000, 1), image::ImageFormat::Png), true);
-    add("exif-orientation-9.jpg", jpeg_with_orientation(9), true);
-    add("exif-orientation-0.jpg", jpeg_with_orientation(0), true);
-    add("exif-orientation-6.jpg", jpeg_with_orientation(6), true);
-    add(&format!("{}.png", "n".repeat(240)), png.clone(), true);
-    add("name with spaces, commas and \u{e9}.png", png.clone(), true);
-    add("escape-\u{1b}[31mred.png", png.clone(), true);
-    cases
-}
 
 /// Outcomes per command, for the closing table.
 #[derive(Default)]
@@ -212,10 +95,12 @@ fn bad_input_corpus_never_panics_hangs_or_loses_the_good_files() {
     let o = tool(&["index", "build", archive.join("radial").to_str().unwrap(), "--bundle", b, "--out", bundle.join("archive.idx").to_str().unwrap(), "--device", "cpu"]);
     assert!(o.status.success(), "{}", text(&o));
 
-    // query: every case on its own.
+    // query: every case on its own, with the peak memory it took.
+    let mut peaks: Vec<(u64, String)> = Vec::new();
     for c in &cases {
         let path = bad.join(&c.name);
-        let o = tool_within(&["query", path.to_str().unwrap(), "--bundle", b, "--device", "cpu", "--json"], LIMIT);
+        let (o, peak) = tool_measured(&["query", path.to_str().unwrap(), "--bundle", b, "--device", "cpu", "--json"], LIMIT);
+        peaks.push((peak, c.name.clone()));
         let ok = check(&o, &c.name, &format!("query {}", c.name));
         tally.add("query (image)", if ok { "answered" } else { "refused, file named" });
         if ok {
@@ -229,17 +114,47 @@ fn bad_input_corpus_never_panics_hangs_or_loses_the_good_files() {
             assert!(!ok, "query accepted a damaged image {}", c.name);
         }
     }
+    for c in corpus::either_way() {
+        // Outside the archive: `index build` below counts what it finds there.
+        let path = dir.join("limits").join(&c.name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &c.bytes).unwrap();
+        let (o, peak) = tool_measured(&["query", path.to_str().unwrap(), "--bundle", b, "--device", "cpu"], LIMIT);
+        peaks.push((peak, c.name.clone()));
+        let ok = check(&o, &c.name, &format!("query {}", c.name));
+        println!("either way, {}: {}", c.name, if ok { "answered".to_string() } else { text(&o).trim().to_string() });
+        tally.add("query (either way)", if ok { "answered" } else { "refused, file named" });
+    }
     for (path, kind) in &odd {
         let name = path.file_name().unwrap().to_str().unwrap();
-        let o = tool_within(&["query", path.to_str().unwrap(), "--bundle", b, "--device", "cpu"], LIMIT);
+        let (o, peak) = tool_measured(&["query", path.to_str().unwrap(), "--bundle", b, "--device", "cpu"], LIMIT);
+        peaks.push((peak, format!("{name} ({kind})")));
         assert!(!check(&o, name, &format!("query {name}")), "query read a {kind}");
         assert!(text(&o).contains(kind), "query {name}: {}", text(&o));
         tally.add("query (file system)", "refused, file named");
     }
 
+    // No case may make the tool hold more than the decode limit plus the model and the
+    // program: a bomb refused only after allocating would show here.
+    peaks.sort();
+    let baseline = peaks[peaks.len() / 2].0;
+    let bound = aurora_hash::data::decode::MAX_DECODED_BYTES + 256 * 1024 * 1024;
+    let mib = |b: u64| b as f64 / 1048576.0;
+    println!("peak memory of `query` per case: median {:.0} MiB; largest:", mib(baseline));
+    for (peak, name) in peaks.iter().rev().take(5) {
+        println!("  {:7.0} MiB  {name}", mib(*peak));
+    }
+    for (peak, name) in &peaks {
+        assert!(*peak <= bound, "query {name} took {:.0} MiB, more than the {:.0} MiB bound", mib(*peak), mib(bound));
+        // Nothing damaged or hostile may cost much more than a plain query.
+        assert!(*peak <= baseline + 128 * 1024 * 1024, "query {name} took {:.0} MiB against a median of {:.0} MiB", mib(*peak), mib(baseline));
+    }
+
     // index build: the good images and the valid corpus are indexed, every bad entry is named.
     let idx = dir.join("archive.idx");
-    let o = tool_within(&["index", "build", archive.to_str().unwrap(), "--bundle", b, "--out", idx.to_str().unwrap(), "--device", "cpu"], LIMIT);
+    let (o, peak) = tool_measured(&["index", "build", archive.to_str().unwrap(), "--bundle", b, "--out", idx.to_str().unwrap(), "--device", "cpu"], LIMIT);
+    println!("peak memory of `index build` over the whole corpus: {:.0} MiB", mib(peak));
+    assert!(peak <= bound, "index build took {:.0} MiB", mib(peak));
     assert!(o.status.success(), "index build: {}", text(&o));
     let out = text(&o);
     let index = aurora_hash::index::CodeIndex::from_bytes(&std::fs::read(&idx).unwrap()).unwrap();

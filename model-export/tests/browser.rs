@@ -7,6 +7,8 @@
 //! `AURORA_WEB_DIST` (the page, default `dist`), `CHROMEDRIVER`, `CHROMIUM`,
 //! `AURORA_SCREENSHOTS` (where screenshots go, default the system temp folder).
 
+#[path = "common/corpus.rs"]
+mod corpus;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -439,6 +441,52 @@ fn page_matches_the_native_tool_on_webgpu_and_cpu() {
         }
         assert_eq!(site.cifar_native["out_of_domain"], json!(true), "the CIFAR-10 photo was taken for an all-sky frame: {}", site.cifar_native);
         assert_eq!(native[rel]["out_of_domain"], json!(false), "an in-domain example was called out of domain: {}", native[rel]);
+
+        // The bad-input corpus through the page's engine (the wasm decoder and the model on
+        // this backend): each damaged file is an error, never a trap (a wasm panic would leave
+        // the module unusable), each unusual valid image an answer; the page works after it.
+        let corpus_dir = site.dir.join("corpus");
+        std::fs::create_dir_all(&corpus_dir).unwrap();
+        let limits = corpus::either_way().len();
+        let cases: Vec<corpus::Case> = corpus::corpus().into_iter().chain(corpus::either_way()).collect();
+        let mut urls = Vec::new();
+        for (i, c) in cases.iter().enumerate() {
+            // Served under plain names: the cases' own names test the file system, not URLs.
+            let ext = c.name.rsplit('.').next().unwrap_or("bin");
+            std::fs::write(corpus_dir.join(format!("{i}.{ext}")), &c.bytes).unwrap();
+            urls.push(format!("corpus/{i}.{ext}"));
+        }
+        let results = browser.eval(
+            "const out = [];
+             for (const url of args[0]) {
+               try {
+                 const r = await window.aurora.classifyUrl(url);
+                 out.push({ ok: true, sum: r.probabilities.reduce((a, b) => a + b, 0) });
+               } catch (e) {
+                 out.push({ ok: false, trap: e instanceof WebAssembly.RuntimeError, error: String(e && e.message || e) });
+               }
+             }
+             return out;",
+            json!([urls]),
+        );
+        let mut refused = 0;
+        for (i, (c, r)) in cases.iter().zip(results.as_array().unwrap()).enumerate() {
+            assert!(r["trap"] != json!(true), "{backend}: {} trapped the engine: {r}", c.name);
+            if i >= cases.len() - limits {
+                // Answered, or refused with a message (`corpus::either_way`).
+                assert!(r["ok"] == json!(true) || !r["error"].as_str().unwrap().is_empty(), "{backend}: {}: {r}", c.name);
+            } else if c.valid {
+                assert_eq!(r["ok"], json!(true), "{backend}: the engine refused a valid image {}: {r}", c.name);
+                assert!((r["sum"].as_f64().unwrap() - 1.0).abs() < 1e-3, "{backend}: {}: {r}", c.name);
+            } else {
+                assert_eq!(r["ok"], json!(false), "{backend}: the engine accepted a damaged image {}", c.name);
+                assert!(!r["error"].as_str().unwrap().is_empty(), "{backend}: {}: an empty message", c.name);
+                refused += 1;
+            }
+        }
+        let again = browser.eval("return await window.aurora.classifyUrl(args[0]);", json!([rel]));
+        assert_eq!(again["code"], want["code"], "{backend}: the engine answers differently after the corpus");
+        println!("{backend}: bad-input corpus through the engine: {} cases, {refused} damaged ones refused with a message, {} valid ones answered, {limits} either way, no trap", cases.len(), cases.len() - refused - limits);
 
         // A file that is not an image: a clear message naming it, and the page still works.
         let bad = site.dir.join("not-a-photo.png");

@@ -50,6 +50,15 @@ pub fn train(run: &Path, data: &str, extra: &[&str]) -> Output {
 /// reported as a hang (a FIFO read, an endless file), so a hang fails the test instead of
 /// stalling it.
 pub fn tool_within(args: &[&str], limit: Duration) -> Output {
+    tool_measured(args, limit).0
+}
+
+/// [`tool_within`], and the command's peak resident memory in bytes, from the kernel's own
+/// accounting of the child (`wait4`'s rusage): what a decompression bomb or an endless file
+/// would make the tool allocate shows here even when the command then fails cleanly.
+pub fn tool_measured(args: &[&str], limit: Duration) -> (Output, u64) {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
     let mut child = Command::new(env!("CARGO_BIN_EXE_aurora-hash"))
         .args(args)
         .stdin(Stdio::null())
@@ -57,15 +66,36 @@ pub fn tool_within(args: &[&str], limit: Duration) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run aurora-hash");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let pid = child.id() as libc::pid_t;
     let start = Instant::now();
+    let mut killed = false;
     loop {
-        if child.try_wait().expect("wait for aurora-hash").is_some() {
-            return child.wait_with_output().expect("collect output");
+        let mut status = 0;
+        // SAFETY: rusage is plain data; wait4 fills it for our own child.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let flags = if killed { 0 } else { libc::WNOHANG };
+        let r = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+        if r == pid {
+            let o = Output { status: std::process::ExitStatus::from_raw(status), stdout: out.join().unwrap(), stderr: err.join().unwrap() };
+            if killed {
+                panic!("hang: `aurora-hash {}` still running after {limit:?}: {}", args.join(" "), text(&o));
+            }
+            // ru_maxrss is in KiB on Linux.
+            return (o, usage.ru_maxrss as u64 * 1024);
         }
+        assert!(r == 0, "wait4 failed: {}", std::io::Error::last_os_error());
         if start.elapsed() > limit {
             let _ = child.kill();
-            let o = child.wait_with_output().expect("collect output");
-            panic!("hang: `aurora-hash {}` still running after {limit:?}: {}", args.join(" "), text(&o));
+            killed = true;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
