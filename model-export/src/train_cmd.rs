@@ -159,6 +159,13 @@ pub struct TrainArgs {
     /// the exported checkpoint, calibration and every other choice. 0: none (the last epoch is kept).
     #[arg(long, default_value_t = 0.2)]
     pub validation_fraction: f64,
+    /// Validation by folds of the training part instead of one carve: fold
+    /// --validation-fold (1-based) of this many block-wise folds validates (train one run per
+    /// fold to choose settings on every training night; the test part stays the same).
+    #[arg(long, requires = "validation_fold")]
+    pub validation_folds: Option<usize>,
+    #[arg(long, requires = "validation_folds")]
+    pub validation_fold: Option<usize>,
     /// Length of a time block in seconds.
     #[arg(long, default_value_t = 600)]
     pub block_seconds: i64,
@@ -237,6 +244,9 @@ impl TrainArgs {
                 self.validation_fraction, self.test_fraction, self.block_seconds, self.seed, self.split_seed
             ),
         ];
+        if let (Some(k), Some(f)) = (self.validation_folds, self.validation_fold) {
+            w.push(format!("--validation-folds {k} --validation-fold {f}"));
+        }
         let opt = |name: &str, v: Option<String>| v.map(|v| format!("--{name} {v}"));
         w.extend(
             [
@@ -389,7 +399,12 @@ pub fn plan(args: &TrainArgs, listing: &Listing) -> Result<Plan> {
         ("auto", _, _) => Protocol::Blocks { test_fraction: args.test_fraction },
         (other, _, _) => bail!("unknown --split `{other}` (auto, cifar10-1)"),
     };
-    Ok(Plan { protocol, validation_fraction: args.validation_fraction, block_seconds: args.block_seconds, seed: args.split_seed })
+    let validation_fold = match (args.validation_folds, args.validation_fold) {
+        (Some(k), Some(f)) if f == 0 || f > k || k < 2 => bail!("--validation-fold must be between 1 and --validation-folds ({k}, at least 2), got {f}"),
+        (Some(k), Some(f)) => Some((k, f - 1)),
+        _ => None,
+    };
+    Ok(Plan { protocol, validation_fraction: args.validation_fraction, validation_fold, block_seconds: args.block_seconds, seed: args.split_seed })
 }
 
 fn make_split(args: &TrainArgs, listing: &Listing) -> Result<SavedSplit> {

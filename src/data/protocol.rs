@@ -39,6 +39,12 @@ pub struct Plan {
     pub protocol: Protocol,
     /// Share of the training part (by block) held out for validation; 0 for none.
     pub validation_fraction: f64,
+    /// Instead of one carve of `validation_fraction`: fold `.1` (0-based) of `.0` block-wise
+    /// folds of the training part validates. Training one run per fold puts every training
+    /// block in validation once, so a choice between settings rests on all the training nights
+    /// rather than on the handful one carve holds, and the test blocks still decide nothing.
+    #[serde(default)]
+    pub validation_fold: Option<(usize, usize)>,
     pub block_seconds: i64,
     pub seed: u64,
 }
@@ -101,15 +107,23 @@ pub fn partition(samples: &[Sample], given_test: Option<&[usize]>, plan: &Plan) 
     if rest.is_empty() || test.is_empty() {
         return Err(ProtocolError::TooSmall(samples.len()));
     }
-    let (train, validation) = if plan.validation_fraction > 0.0 {
-        carve(samples, &rest, plan.validation_fraction, plan.block_seconds, plan.seed ^ 0x5A11_DA7E)
-    } else {
-        (rest, Vec::new())
+    let (train, validation) = match plan.validation_fold {
+        Some((folds, fold)) => {
+            if folds < 2 || fold >= folds {
+                return Err(ProtocolError::Fold { fold, folds });
+            }
+            let subset: Vec<Sample> = rest.iter().map(|&i| samples[i].clone()).collect();
+            let parts = k_folds(&subset, folds, plan.block_seconds, plan.seed ^ 0x5A11_DA7E);
+            let validation: Vec<usize> = parts[fold].iter().map(|&i| rest[i]).collect();
+            (without(&rest, &validation), validation)
+        }
+        None if plan.validation_fraction > 0.0 => carve(samples, &rest, plan.validation_fraction, plan.block_seconds, plan.seed ^ 0x5A11_DA7E),
+        None => (rest, Vec::new()),
     };
-    let method = if validation.is_empty() {
-        method
-    } else {
-        format!("{method}; validation: {} images, {:.0}% of the training part by block", validation.len(), plan.validation_fraction * 100.0)
+    let method = match plan.validation_fold {
+        _ if validation.is_empty() => method,
+        Some((folds, fold)) => format!("{method}; validation: {} images, fold {} of {folds} of the training part by block", validation.len(), fold + 1),
+        None => format!("{method}; validation: {} images, {:.0}% of the training part by block", validation.len(), plan.validation_fraction * 100.0),
     };
     Ok(Partition { method, train, validation, test, database })
 }
@@ -194,7 +208,7 @@ mod tests {
     #[test]
     fn validation_never_shares_a_block_with_test_or_train() {
         let samples = timed(1200);
-        let plan = Plan { protocol: Protocol::Blocks { test_fraction: 0.25 }, validation_fraction: 0.2, block_seconds: 120, seed: 5 };
+        let plan = Plan { protocol: Protocol::Blocks { test_fraction: 0.25 }, validation_fraction: 0.2, validation_fold: None, block_seconds: 120, seed: 5 };
         let p = partition(&samples, None, &plan).unwrap();
         assert_eq!(p.train.len() + p.validation.len() + p.test.len(), 1200);
         let blocks = |v: &[usize]| v.iter().map(|&i| block(&samples, i)).collect::<std::collections::BTreeSet<_>>();
@@ -221,9 +235,30 @@ mod tests {
                 assert!(fb.iter().all(|&i| !ba.contains(&block(&samples, i))));
             }
         }
-        let plan = Plan { protocol: Protocol::Fold { folds: 5, fold: 2 }, validation_fraction: 0.2, block_seconds: 120, seed: 1 };
+        let plan = Plan { protocol: Protocol::Fold { folds: 5, fold: 2 }, validation_fraction: 0.2, validation_fold: None, block_seconds: 120, seed: 1 };
         let p = partition(&samples, None, &plan).unwrap();
         assert_eq!(p.test, folds[2]);
+    }
+
+    /// Validation folds of the training part: the test part is the same for every fold, and
+    /// the folds' validation blocks together are the whole training part, once each.
+    #[test]
+    fn validation_folds_cover_the_training_part_once_and_leave_test_alone() {
+        let samples = timed(1200);
+        let plan = |f| Plan { protocol: Protocol::Blocks { test_fraction: 0.25 }, validation_fraction: 0.2, validation_fold: Some((3, f)), block_seconds: 120, seed: 5 };
+        let parts: Vec<Partition> = (0..3).map(|f| partition(&samples, None, &plan(f)).unwrap()).collect();
+        let mut seen: Vec<usize> = parts.iter().flat_map(|p| p.validation.clone()).collect();
+        seen.sort_unstable();
+        let mut rest: Vec<usize> = parts[0].train.iter().chain(&parts[0].validation).copied().collect();
+        rest.sort_unstable();
+        assert_eq!(seen, rest, "every training image validates once");
+        for p in &parts {
+            assert_eq!(p.test, parts[0].test);
+            let blocks = |v: &[usize]| v.iter().map(|&i| block(&samples, i)).collect::<std::collections::BTreeSet<_>>();
+            assert!(blocks(&p.validation).is_disjoint(&blocks(&p.train)));
+            assert!(p.method.contains("of 3 of the training part"), "{}", p.method);
+        }
+        assert!(matches!(partition(&samples, None, &plan(3)), Err(ProtocolError::Fold { fold: 3, folds: 3 })));
     }
 
     #[test]
