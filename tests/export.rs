@@ -50,12 +50,18 @@ fn f16_bundle_codes_match_f32_codes() {
     assert_eq!(encode(&exact, &cfg, x.concat(), x.len(), &device).hash, reference.hash);
 }
 
-#[test]
-fn damaged_or_mismatched_weights_are_refused() {
-    let device = Device::flex();
+/// A 12-bit network small enough to build in milliseconds.
+fn tiny_config() -> ModelConfig {
     let mut cfg = ModelConfig::paper(Arch::ImAlexnetSp, 12, 4, 1, 64);
     cfg.width = 0.125;
     cfg.fc_width = 16;
+    cfg
+}
+
+#[test]
+fn damaged_or_mismatched_weights_are_refused() {
+    let device = Device::flex();
+    let cfg = tiny_config();
     let model = aurora_hash::model::AuroraNet::new(&cfg, &device);
     let bytes = weights_to_bytes(&model, true).unwrap();
     assert!(matches!(model_from_bytes(&cfg, bytes[..bytes.len() / 2].to_vec(), &device), Err(BundleError::Weights(_))));
@@ -83,9 +89,7 @@ fn a_bundle_opens_as_a_whole_and_refuses_an_index_made_with_another() {
     use aurora_hash::export::{BUNDLE_FORMAT, Bundle, BundleConfig};
     use aurora_hash::index::{CodeIndex, Entry};
     let device = Device::flex();
-    let mut cfg = ModelConfig::paper(Arch::ImAlexnetSp, 12, 4, 1, 64);
-    cfg.width = 0.125;
-    cfg.fc_width = 16;
+    let cfg = tiny_config();
     let classes: Vec<String> = ["arc", "drapery", "radial", "hot-spot"].iter().map(|c| c.to_string()).collect();
     let config = BundleConfig {
         format: BUNDLE_FORMAT,

@@ -290,8 +290,7 @@ fn build(a: &IndexArgs) -> Result<()> {
     let bundle = load_bundle(&a.bundle, a.device)?;
     let bits = bundle.config.model.bits;
     let mut index = if a.out.exists() && !stale_in_bundle(&a.out)? {
-        let existing = bundle.read_index(&a.out)?;
-        existing
+        bundle.read_index(&a.out)?
     } else {
         CodeIndex::new(bits, bundle.config.classes.clone())
     };

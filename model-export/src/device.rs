@@ -22,8 +22,8 @@ pub fn select(choice: Choice) -> anyhow::Result<(Device, String)> {
         Choice::Gpu => gpu().ok_or_else(|| anyhow::anyhow!("no GPU adapter found through wgpu (Vulkan/Metal/DX12); use --device cpu")),
         Choice::Auto => Ok(gpu().unwrap_or_else(|| (Device::flex(), "cpu (flex)".into()))),
         // burn marks burn-tch deprecated in favour of its CubeCL backends; it is offered because
-        // PyTorch trained this network about 4× faster than flex on this CPU (issue 11), which
-        // `bench --devices cpu,libtorch` is there to confirm for burn-tch.
+        // on a 2-core CPU it trained this network 3× faster than flex (`bench --devices
+        // cpu,libtorch`, README).
         #[cfg(feature = "libtorch")]
         #[allow(deprecated)]
         Choice::Libtorch => Ok((Device::libtorch(), "cpu (libtorch)".into())),
