@@ -41,36 +41,46 @@ pub fn encode_with_features(model: &AuroraNet, config: &ModelConfig, pixels: Vec
     (encoded, read(fc7))
 }
 
-/// The activations out-of-domain scores use, read back, row-major per image.
+/// The activations out-of-domain scores use, read back, row-major per image, one list per
+/// [`Layer`] (in the order of [`Layer::ALL`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Layers {
-    pub conv5: Vec<f32>,
-    pub fc7: Vec<f32>,
-    pub hash_logits: Vec<f32>,
+    values: [Vec<f32>; Layer::ALL.len()],
 }
 
 impl Layers {
     pub fn get(&self, layer: Layer) -> &[f32] {
-        match layer {
-            Layer::Conv5 => &self.conv5,
-            Layer::Fc7 => &self.fc7,
-            Layer::Hash => &self.hash_logits,
-        }
+        &self.values[layer.position()]
     }
 
     /// Values per image of `layer` for `config`'s network.
     pub fn width(config: &ModelConfig, layer: Layer) -> usize {
+        let blocks = config.channels().iter().sum::<usize>();
         match layer {
             Layer::Conv5 => config.channels()[4],
             Layer::Fc7 => config.fc_width,
             Layer::Hash => config.bits,
+            Layer::Blocks => blocks,
+            Layer::BlockStats => 2 * blocks,
+        }
+    }
+
+    /// `layer`'s values in parts, one per conv block for the block layers (their means, then
+    /// for [`Layer::BlockStats`] their spreads), one part otherwise: what
+    /// [`crate::ood::OodModel::fit`] standardises group by group.
+    pub fn groups(config: &ModelConfig, layer: Layer) -> Vec<usize> {
+        let blocks = config.channels().to_vec();
+        match layer {
+            Layer::Blocks => blocks,
+            Layer::BlockStats => [blocks.clone(), blocks].concat(),
+            _ => vec![Layers::width(config, layer)],
         }
     }
 
     pub fn extend(&mut self, other: Layers) {
-        self.conv5.extend(other.conv5);
-        self.fc7.extend(other.fc7);
-        self.hash_logits.extend(other.hash_logits);
+        for (mine, theirs) in self.values.iter_mut().zip(other.values) {
+            mine.extend(theirs);
+        }
     }
 }
 
@@ -78,7 +88,7 @@ impl Layers {
 pub fn encode_layers(model: &AuroraNet, config: &ModelConfig, pixels: Vec<f32>, n: usize, device: &Device) -> (Encoded, Layers) {
     let (hash, probs, f) = encode_tensors_with_features(model, config, pixels, n, device);
     let read = |t: Tensor<2>| t.into_data().try_into_vec_as::<f32>().expect("float data");
-    (Encoded { hash: read(hash), probs: read(probs) }, Layers { conv5: read(f.conv5), fc7: read(f.fc7), hash_logits: read(f.hash_logits) })
+    (Encoded { hash: read(hash), probs: read(probs) }, Layers { values: Layer::ALL.map(|l| read(f.of(l))) })
 }
 
 /// The device-side half of [`encode_layers`], for callers that read back asynchronously.

@@ -29,21 +29,39 @@ pub enum Layer {
     Fc7,
     /// The hash layer before its sigmoid.
     Hash,
+    /// Every conv block's maps (conv1 … conv5) averaged over space, side by side.
+    Blocks,
+    /// [`Layer::Blocks`] and the same maps' spatial standard deviations.
+    BlockStats,
 }
 
 impl Layer {
-    pub const ALL: [Layer; 3] = [Layer::Conv5, Layer::Fc7, Layer::Hash];
+    pub const ALL: [Layer; 5] = [Layer::Conv5, Layer::Fc7, Layer::Hash, Layer::Blocks, Layer::BlockStats];
 
     pub fn name(self) -> &'static str {
         match self {
             Layer::Conv5 => "conv5 (spatial mean)",
             Layer::Fc7 => "fc7",
             Layer::Hash => "hash layer (before sigmoid)",
+            Layer::Blocks => "conv1-conv5 (spatial means)",
+            Layer::BlockStats => "conv1-conv5 (spatial means and std)",
         }
+    }
+
+    /// Its place in [`Layer::ALL`].
+    pub fn position(self) -> usize {
+        Layer::ALL.iter().position(|&l| l == self).expect("every layer is in ALL")
+    }
+
+    /// Whether each value is divided by its training spread before the statistics: the
+    /// blocks' channels differ in scale by orders of magnitude from conv1 to conv5, and
+    /// unscaled, the principal directions would hold only the largest ones.
+    pub fn standardised(self) -> bool {
+        matches!(self, Layer::Blocks | Layer::BlockStats)
     }
 }
 
-/// Fitted statistics: with `d = x − mean` and `p = d · basis` (`dim × k`, orthonormal columns),
+/// Fitted statistics: with `d = (x − mean) / scale` (no division when `scale` is empty) and `p = d · basis` (`dim × k`, orthonormal columns),
 /// `z = p · whiten` (`k × k`) and the score is
 /// `min_c ‖z − class_means[c]‖² + (‖d‖² − ‖p‖²) / residual_variance`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -52,6 +70,10 @@ pub struct OodModel {
     pub dim: usize,
     pub k: usize,
     pub mean: Vec<f32>,
+    /// Per-value training standard deviation the centred features are divided by (empty:
+    /// none, as in statistics written before it existed; see [`Layer::standardised`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scale: Vec<f32>,
     pub basis: Vec<f32>,
     pub whiten: Vec<f32>,
     pub class_means: Vec<f32>,
@@ -73,10 +95,12 @@ pub enum OodError {
 }
 
 impl OodModel {
-    /// Fits the statistics on training features (`n × dim`, row-major) with their labels,
-    /// keeping `k` principal directions (at most `dim`), with the threshold at +∞ until
-    /// [`OodModel::set_threshold`] is called.
-    pub fn fit(layer: Layer, features: &[f32], dim: usize, labels: &[usize], classes: usize, k: usize, seed: u64) -> OodModel {
+    /// Fits the statistics on training features (`n × dim`, row-major, `dim` the sum of
+    /// `groups`: the widths of the layer's parts, one per conv block for the standardised
+    /// layers, `[dim]` otherwise) with their labels, keeping `k` principal directions (at most
+    /// `dim`), with the threshold at +∞ until [`OodModel::set_threshold`] is called.
+    pub fn fit(layer: Layer, features: &[f32], groups: &[usize], labels: &[usize], classes: usize, k: usize, seed: u64) -> OodModel {
+        let dim: usize = groups.iter().sum();
         let n = labels.len();
         assert_eq!(features.len(), n * dim, "features do not match the labels");
         let k = k.min(dim).max(1);
@@ -87,7 +111,11 @@ impl OodModel {
             }
         }
         mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
-        let centred: Vec<f64> = features.chunks_exact(dim).flat_map(|row| row.iter().zip(&mean).map(|(&v, m)| v as f64 - m)).collect();
+        let scale = if layer.standardised() { spreads(features, groups, &mean) } else { Vec::new() };
+        let centred: Vec<f64> = features
+            .chunks_exact(dim)
+            .flat_map(|row| row.iter().zip(&mean).enumerate().map(|(i, (&v, m))| (v as f64 - m) / scale.get(i).map_or(1.0, |&s| s as f64)))
+            .collect();
         let basis = if k == dim { identity(dim) } else { principal_directions(&centred, dim, k, 30, seed) };
         let projected = matmul(&centred, &basis, n, dim, k);
         // Class means and the tied covariance of the class-centred projections.
@@ -147,6 +175,7 @@ impl OodModel {
             dim,
             k,
             mean: mean.iter().map(|&v| v as f32).collect(),
+            scale,
             basis: basis.iter().map(|&v| v as f32).collect(),
             whiten: w_t.iter().map(|&v| v as f32).collect(),
             class_means: class_means.iter().map(|&v| v as f32).collect(),
@@ -163,7 +192,7 @@ impl OodModel {
         let mut p = vec![0f32; k];
         let mut norm = 0f32;
         for (i, (&x, &m)) in feature.iter().zip(&self.mean).enumerate() {
-            let d = x - m;
+            let d = (x - m) / self.scale.get(i).copied().unwrap_or(1.0);
             if d != 0.0 {
                 norm += d * d;
                 for (pj, &b) in p.iter_mut().zip(&self.basis[i * k..(i + 1) * k]) {
@@ -219,6 +248,12 @@ impl OodModel {
         if self.mean.len() != self.dim || self.basis.len() != self.dim * self.k || self.whiten.len() != self.k * self.k || self.class_means.len() != classes * self.k {
             return bad("array sizes do not match dim, k and the classes".into());
         }
+        if !(self.scale.is_empty() || self.scale.len() == self.dim) {
+            return bad(format!("{} scale values for {}-value features", self.scale.len(), self.dim));
+        }
+        if self.scale.iter().any(|&s| !(s > 0.0 && s.is_finite())) {
+            return bad("scale values must be positive numbers".into());
+        }
         if !(self.residual_variance > 0.0 && self.residual_variance.is_finite()) {
             return bad("the residual variance must be a positive number".into());
         }
@@ -271,6 +306,32 @@ pub fn auroc(inside: &[f32], outside: &[f32]) -> f64 {
     (rank_sum - n_out * (n_out + 1.0) / 2.0) / (n_out * n_in)
 }
 
+/// Per-value standard deviation of `n × dim` features about `mean`, floored within each
+/// group (conv block) at a hundredth of the group's average, so that a channel that never
+/// fires in training (a dead ReLU) neither divides by zero nor, firing a little on a frame of
+/// another night, outweighs everything else; the floor is per group because the blocks'
+/// scales differ by orders of magnitude.
+fn spreads(features: &[f32], groups: &[usize], mean: &[f64]) -> Vec<f32> {
+    let dim = mean.len();
+    let n = (features.len() / dim.max(1)).max(1) as f64;
+    let mut var = vec![0f64; dim];
+    for row in features.chunks_exact(dim) {
+        for ((v, &x), m) in var.iter_mut().zip(row).zip(mean) {
+            *v += (x as f64 - m).powi(2);
+        }
+    }
+    let sd: Vec<f64> = var.iter().map(|v| (v / n).sqrt()).collect();
+    let mut out = Vec::with_capacity(dim);
+    let mut start = 0;
+    for &g in groups {
+        let part = &sd[start..start + g];
+        let floor = (part.iter().sum::<f64>() / g.max(1) as f64 * 0.01).max(1e-6);
+        out.extend(part.iter().map(|&s| s.max(floor) as f32));
+        start += g;
+    }
+    out
+}
+
 fn identity(n: usize) -> Vec<f64> {
     (0..n * n).map(|i| if i / n == i % n { 1.0 } else { 0.0 }).collect()
 }
@@ -313,7 +374,7 @@ mod tests {
     fn mahalanobis_separates_shifted_data_and_sets_its_threshold() {
         let mut rng = Rng::new(4);
         let (train, labels) = data(2000, 0.0, &mut rng);
-        let mut m = OodModel::fit(Layer::Fc7, &train, 8, &labels, 2, 8, 1);
+        let mut m = OodModel::fit(Layer::Fc7, &train, &[8], &labels, 2, 8, 1);
         let (val, _) = data(400, 0.0, &mut rng);
         m.set_threshold(&m.scores(&val), 0.05);
         assert!((m.validation_rejected - 0.05).abs() < 0.01, "{}", m.validation_rejected);
@@ -333,9 +394,41 @@ mod tests {
         assert_eq!(back.threshold, f32::INFINITY);
         assert!(m.validate(3, 8).is_err() && m.validate(2, 9).is_err());
         // With PCA to 4 directions it still works and stays consistent.
-        let p = OodModel::fit(Layer::Fc7, &train, 8, &labels, 2, 4, 1);
+        let p = OodModel::fit(Layer::Fc7, &train, &[8], &labels, 2, 4, 1);
         assert_eq!((p.basis.len(), p.whiten.len()), (32, 16));
         assert!(auroc(&p.scores(&inside), &p.scores(&outside)) > 0.9);
+    }
+
+    /// Two groups (blocks) of values a thousand times apart in scale: a stranger that differs only in the small ones is missed unscaled (the
+    /// principal directions and the residual's average variance belong to the large ones)
+    /// and caught standardised.
+    #[test]
+    fn standardised_layers_see_shifts_in_their_small_values() {
+        let mut rng = Rng::new(9);
+        let dim = 12;
+        let sample = |n: usize, shift: f32, rng: &mut Rng| -> Vec<f32> {
+            (0..n * dim).map(|i| if i % dim < 6 { 1000.0 * rng.normal() } else { rng.normal() + if i % dim == 11 { shift } else { 0.0 } }).collect()
+        };
+        let train = sample(3000, 0.0, &mut rng);
+        let labels = vec![0usize; 3000];
+        let (inside, outside) = (sample(400, 0.0, &mut rng), sample(400, 6.0, &mut rng));
+        let plain = OodModel::fit(Layer::Fc7, &train, &[dim], &labels, 1, 4, 1);
+        let scaled = OodModel::fit(Layer::Blocks, &train, &[6, 6], &labels, 1, 4, 1);
+        assert!(plain.scale.is_empty() && scaled.scale.len() == dim);
+        let (a_plain, a_scaled) = (auroc(&plain.scores(&inside), &plain.scores(&outside)), auroc(&scaled.scores(&inside), &scaled.scores(&outside)));
+        assert!(a_plain < 0.7 && a_scaled > 0.95, "unscaled {a_plain}, standardised {a_scaled}");
+        scaled.validate(1, dim).unwrap();
+        let back: OodModel = serde_json::from_str(&serde_json::to_string(&scaled).unwrap()).unwrap();
+        assert_eq!(back.scores(&outside), scaled.scores(&outside));
+        // Statistics written before `scale` existed read back unscaled.
+        let mut old = serde_json::to_value(&plain).unwrap();
+        old.as_object_mut().unwrap().remove("scale");
+        assert_eq!(serde_json::from_value::<OodModel>(old).unwrap(), plain);
+        let mut bad = scaled.clone();
+        bad.scale[3] = 0.0;
+        assert!(bad.validate(1, dim).is_err());
+        bad.scale.pop();
+        assert!(bad.validate(1, dim).is_err());
     }
 
     #[test]

@@ -392,6 +392,12 @@ pub fn print_summary(r: &EvalReport, dir: &Path) {
                 row.flagged * 100.0
             );
         }
+        if o.rows.iter().any(|r| !r.auroc_validation.is_empty()) {
+            println!("  AUROC against the validation frames (what the shipped layer is chosen by; no softmax column):");
+            for row in &o.rows {
+                println!("  {:<48} {:>5} images  {}", row.set, row.images, row.auroc_validation.iter().map(|(_, a)| format!("{a:.3}")).collect::<Vec<_>>().join("  "));
+            }
+        }
     }
     let top: Vec<String> = r.retrieval.top_k_precision.iter().take(5).map(|(k, p)| format!("P@{k} {p:.3}")).collect();
     println!("top-k              {}", top.join(", "));

@@ -23,6 +23,11 @@ pub struct OodRow {
     pub images: usize,
     /// (method, AUROC): each layer's Mahalanobis score, then 1 − max softmax probability.
     pub auroc: Vec<(String, f64)>,
+    /// The same with the validation frames as the in-domain side (each layer's score; no
+    /// softmax): what the shipped layer is chosen by, so that the choice never looks at the
+    /// test frames.
+    #[serde(default)]
+    pub auroc_validation: Vec<(String, f64)>,
     /// Share of the set above the shipped score's threshold (flagged out of domain).
     pub flagged: f64,
 }
@@ -74,6 +79,7 @@ pub fn evaluate(
     let layers: &[Layer] = if dirs.is_empty() { &[] } else { &Layer::ALL };
     let candidates: Vec<OodModel> = layers.iter().map(|&l| fit_ood(l, OOD_DIRECTIONS, config, train, Some(validation))).collect();
     let test_scores: Vec<Vec<f32>> = candidates.iter().map(|m| m.scores(test.0.get(m.layer))).collect();
+    let validation_scores: Vec<Vec<f32>> = candidates.iter().map(|m| m.scores(validation.get(m.layer))).collect();
     let test_msp = msp(test.1, classes);
     let shipped_test = shipped.scores(test.0.get(shipped.layer));
     let mut rows = Vec::new();
@@ -94,11 +100,15 @@ pub fn evaluate(
             bar.inc(chunk.len() as u64);
         }
         bar.finish_and_clear();
-        let mut aurocs: Vec<(String, f64)> =
-            candidates.iter().zip(&test_scores).map(|(m, t)| (format!("Mahalanobis, {}", m.layer.name()), auroc(t, &m.scores(layers.get(m.layer))))).collect();
+        let outside: Vec<Vec<f32>> = candidates.iter().map(|m| m.scores(layers.get(m.layer))).collect();
+        let against = |inside: &[Vec<f32>]| -> Vec<(String, f64)> {
+            candidates.iter().zip(inside).zip(&outside).map(|((m, i), o)| (format!("Mahalanobis, {}", m.layer.name()), auroc(i, o))).collect()
+        };
+        let mut aurocs = against(&test_scores);
         aurocs.push(("1 − max softmax".into(), auroc(&test_msp, &msp(&probs, classes))));
+        let auroc_validation = against(&validation_scores);
         let flagged = shipped.scores(layers.get(shipped.layer)).iter().filter(|&&s| shipped.is_out(s)).count() as f64 / files.len() as f64;
-        rows.push(OodRow { set: dir.display().to_string(), images: files.len(), auroc: aurocs, flagged });
+        rows.push(OodRow { set: dir.display().to_string(), images: files.len(), auroc: aurocs, auroc_validation, flagged });
     }
     Ok(OodReport {
         shipped: format!("Mahalanobis, {}, {} directions", OOD_LAYER.name(), shipped.k),

@@ -82,15 +82,23 @@ pub const OOD_FILE: &str = "ood.json";
 
 /// The layer whose features score out-of-domain inputs, and how many principal directions
 /// of it are kept: chosen by measurement (docs/results/, `eval --ood`).
-pub const OOD_LAYER: Layer = Layer::Conv5;
+pub const OOD_LAYER: Layer = Layer::Blocks;
 pub const OOD_DIRECTIONS: usize = 64;
 /// Share of in-domain validation frames the threshold lets through as "out of domain": the
 /// price of catching strangers is one in-domain frame in twenty flagged.
 pub const OOD_VALIDATION_REJECT: f32 = 0.05;
 
+/// Bumped whenever the way statistics are fitted changes, so that a run's cached `ood.json`
+/// from an older fit is refitted rather than shipped (2: per-value scaling of the conv blocks;
+/// 3: its floor taken per block).
+pub const OOD_FIT_VERSION: u32 = 3;
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct OodFile {
     pub epoch: usize,
+    /// [`OOD_FIT_VERSION`] of the fit (absent in files of the first version).
+    #[serde(default)]
+    pub version: u32,
     pub model: OodModel,
 }
 
@@ -116,8 +124,7 @@ pub fn fit_ood(
     train: (&Layers, &[usize]),
     validation: Option<&Layers>,
 ) -> OodModel {
-    let dim = Layers::width(&config.model, layer);
-    let mut m = OodModel::fit(layer, train.0.get(layer), dim, train.1, config.classes.len(), directions, config.train.seed);
+    let mut m = OodModel::fit(layer, train.0.get(layer), &Layers::groups(&config.model, layer), train.1, config.classes.len(), directions, config.train.seed);
     if let Some(v) = validation {
         let scores = m.scores(v.get(layer));
         m.set_threshold(&scores, OOD_VALIDATION_REJECT);
@@ -129,7 +136,7 @@ pub fn fit_ood(
 fn cached_ood(run: &Run, config: &RunConfig) -> Result<Option<OodModel>> {
     let epoch = run.best()?.or(run.latest()?).map(|p| p.epoch);
     Ok(read_json::<OodFile>(&run.dir.join(OOD_FILE)).ok().filter(|f| {
-        Some(f.epoch) == epoch && f.model.layer == OOD_LAYER && f.model.k == OOD_DIRECTIONS.min(Layers::width(&config.model, OOD_LAYER))
+        Some(f.epoch) == epoch && f.version == OOD_FIT_VERSION && f.model.layer == OOD_LAYER && f.model.k == OOD_DIRECTIONS.min(Layers::width(&config.model, OOD_LAYER))
     }).map(|f| f.model))
 }
 
@@ -142,7 +149,7 @@ pub fn ood_from_layers(run: &Run, config: &RunConfig, listing: &Listing, saved: 
     let ids = resolve_ids(listing, &saved.train)?;
     let labels: Vec<usize> = ids.iter().map(|&i| listing.samples[i].label.unwrap_or(0)).collect();
     let m = fit_ood(OOD_LAYER, OOD_DIRECTIONS, config, (train, &labels), (!saved.validation.is_empty()).then_some(validation));
-    write_json(&run.dir.join(OOD_FILE), &OodFile { epoch, model: m.clone() })?;
+    write_json(&run.dir.join(OOD_FILE), &OodFile { epoch, version: OOD_FIT_VERSION, model: m.clone() })?;
     Ok(m)
 }
 

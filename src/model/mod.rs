@@ -98,9 +98,38 @@ pub struct AuroraNet {
 pub struct Features {
     /// conv5 maps averaged over space, `[batch, c5]`.
     pub conv5: Tensor<2>,
+    /// Every conv block's maps (conv1 … conv5, after their ReLU) averaged over space, side by
+    /// side, `[batch, c1 + … + c5]`: the early blocks describe texture and brightness
+    /// structure, which is where a photo or a CIFAR-10 picture differs most from an all-sky
+    /// frame, while conv5 alone has already been trained to ignore much of it.
+    pub block_means: Tensor<2>,
+    /// The same blocks' spatial standard deviations, `[batch, c1 + … + c5]`.
+    pub block_stds: Tensor<2>,
     pub fc7: Tensor<2>,
     /// The hash layer before its sigmoid, `[batch, bits]`.
     pub hash_logits: Tensor<2>,
+}
+
+impl Features {
+    /// The activations an out-of-domain score of `layer` reads, `[batch, width]`.
+    pub fn of(&self, layer: crate::ood::Layer) -> Tensor<2> {
+        use crate::ood::Layer;
+        match layer {
+            Layer::Conv5 => self.conv5.clone(),
+            Layer::Fc7 => self.fc7.clone(),
+            Layer::Hash => self.hash_logits.clone(),
+            Layer::Blocks => self.block_means.clone(),
+            Layer::BlockStats => Tensor::cat(vec![self.block_means.clone(), self.block_stds.clone()], 1),
+        }
+    }
+}
+
+/// Spatial mean and standard deviation of each channel, `[batch, c]` each.
+fn spatial_moments(x: &Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+    let mean = x.clone().mean_dim(3).mean_dim(2).flatten(1, 3);
+    let square = x.clone().powf_scalar(2.0).mean_dim(3).mean_dim(2).flatten(1, 3);
+    let var = (square - mean.clone().powf_scalar(2.0)).clamp_min(0.0);
+    (mean, var.sqrt())
 }
 
 /// What one forward pass gives.
@@ -180,12 +209,25 @@ impl AuroraNet {
     /// One pass that keeps the activations out-of-domain scores use ([`crate::ood`]) beside
     /// the outputs.
     pub fn forward_with_features(&self, x: Tensor<4>) -> (Output, Features) {
-        let f = self.conv_features(x);
-        let conv5 = f.clone().mean_dim(3).mean_dim(2).flatten(1, 3);
+        // As conv_features, keeping each block's moments on the way.
+        let mut moments = Vec::with_capacity(5);
+        let x = self.conv1.forward(x);
+        moments.push(spatial_moments(&x));
+        let x = self.conv2.forward(pool3x3(x));
+        moments.push(spatial_moments(&x));
+        let x = self.conv3.forward(pool3x3(x));
+        moments.push(spatial_moments(&x));
+        let x = self.conv4.forward(x);
+        moments.push(spatial_moments(&x));
+        let f = self.conv5.forward(x);
+        moments.push(spatial_moments(&f));
+        let conv5 = moments[4].0.clone();
+        let (means, stds): (Vec<_>, Vec<_>) = moments.into_iter().unzip();
         let fc7 = self.fc7_of(self.pool_conv5(f));
         let hash_logits = self.hash.forward(fc7.clone());
         let h = sigmoid(hash_logits.clone());
-        (Output { logits: self.fc8.forward(h.clone()), hash: h }, Features { conv5, fc7, hash_logits })
+        let features = Features { conv5, block_means: Tensor::cat(means, 1), block_stds: Tensor::cat(stds, 1), fc7, hash_logits };
+        (Output { logits: self.fc8.forward(h.clone()), hash: h }, features)
     }
 
     /// `x`: `[batch, channels, size, size]`, preprocessed by [`crate::data::preprocess`].

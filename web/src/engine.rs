@@ -7,7 +7,6 @@ use aurora_hash::export::{BUNDLE_FORMAT, Bundle, BundleConfig, INDEX_FILE, Manif
 use aurora_hash::hashing::{code_to_hex, pack_code};
 use aurora_hash::answer::{Answer, answer};
 use aurora_hash::infer::encode_tensors_with_features;
-use aurora_hash::ood::Layer;
 use aurora_hash::model::{Arch, AuroraNet, ModelConfig};
 use burn::tensor::Device;
 use serde::Serialize;
@@ -103,6 +102,7 @@ impl Engine {
             m.basis.clear();
             m.whiten.clear();
             m.mean.clear();
+            m.scale.clear();
             m.class_means.clear();
         }
         serde_json::to_string(&c).expect("bundle config serialises")
@@ -125,9 +125,7 @@ impl Engine {
         // Only the layer the out-of-domain statistics were fitted on is read back.
         let confidence = &self.bundle.config.confidence;
         let feature = match confidence.ood.as_ref().map(|m| m.layer) {
-            Some(Layer::Conv5) => read(features.conv5).await?,
-            Some(Layer::Fc7) => read(features.fc7).await?,
-            Some(Layer::Hash) => read(features.hash_logits).await?,
+            Some(layer) => read(features.of(layer)).await?,
             None => Vec::new(),
         };
         let t2 = now_ms();
