@@ -169,7 +169,12 @@ impl OodModel {
             .zip(projected.chunks_exact(k))
             .map(|(d, p)| (d.iter().map(|v| v * v).sum::<f64>() - p.iter().map(|v| v * v).sum::<f64>()).max(0.0))
             .sum();
-        let residual_variance = if k == dim { 1.0 } else { (residual / (n.max(1) * (dim - k)) as f64).max(1e-12) };
+        // Floored at a hundredth of the average variance per value: with fewer training
+        // frames than values (a small demo run), the kept directions hold nearly all of the
+        // training variance, the residual's variance is ~0, and every new frame, in domain or
+        // not, would score astronomically (10¹³ seen) on noise alone.
+        let per_value = centred.iter().map(|v| v * v).sum::<f64>() / (n.max(1) * dim) as f64;
+        let residual_variance = if k == dim { 1.0 } else { (residual / (n.max(1) * (dim - k)) as f64).max(0.01 * per_value).max(1e-12) };
         OodModel {
             layer,
             dim,
@@ -429,6 +434,24 @@ mod tests {
         assert!(bad.validate(1, dim).is_err());
         bad.scale.pop();
         assert!(bad.validate(1, dim).is_err());
+    }
+
+    /// Fewer training frames than values: new frames from the same distribution score within a
+    /// bounded factor of the training frames (they do lie off the 20 frames' subspace), not at
+    /// the ~10¹³ an unfloored residual gives.
+    #[test]
+    fn few_training_frames_do_not_make_every_new_frame_a_stranger() {
+        let mut rng = Rng::new(5);
+        let dim = 50;
+        let sample = |n: usize, rng: &mut Rng| -> Vec<f32> { (0..n * dim).map(|_| rng.normal()).collect() };
+        let train = sample(20, &mut rng);
+        let m = OodModel::fit(Layer::Blocks, &train, &[dim], &[0; 20], 1, 10, 1);
+        let median = |mut v: Vec<f32>| {
+            v.sort_by(f32::total_cmp);
+            v[v.len() / 2]
+        };
+        let (seen, new) = (median(m.scores(&train)), median(m.scores(&sample(50, &mut rng))));
+        assert!(new.is_finite() && new < 1e4 * seen.max(1.0), "training median {seen}, new frames' median {new}");
     }
 
     #[test]

@@ -90,8 +90,8 @@ pub const OOD_VALIDATION_REJECT: f32 = 0.05;
 
 /// Bumped whenever the way statistics are fitted changes, so that a run's cached `ood.json`
 /// from an older fit is refitted rather than shipped (2: per-value scaling of the conv blocks;
-/// 3: its floor taken per block).
-pub const OOD_FIT_VERSION: u32 = 3;
+/// 3: its floor taken per block; 4: a floor on the residual's variance).
+pub const OOD_FIT_VERSION: u32 = 4;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct OodFile {

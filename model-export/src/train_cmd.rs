@@ -181,6 +181,10 @@ pub struct TrainArgs {
     /// Don't black out the corners outside the all-sky circle.
     #[arg(long)]
     pub no_sky_mask: bool,
+    /// Per-frame photometric normalisation: every frame's sky brought to the same mean and
+    /// spread before training and inference (saved with the model; the page does the same).
+    #[arg(long)]
+    pub frame_norm: bool,
     /// Unlabelled frames to pseudo-label with --teacher (a folder of images).
     #[arg(long, requires = "teacher")]
     pub unlabeled: Option<PathBuf>,
@@ -376,7 +380,7 @@ fn new_config(args: &TrainArgs, listing: &Listing) -> Result<RunConfig> {
         format: RUN_FORMAT,
         model,
         train,
-        preprocess: Preprocess::new(args.size, channels, sky),
+        preprocess: Preprocess::new(args.size, channels, sky).with_frame_norm(args.frame_norm),
         source: listing.source.clone(),
         classes: listing.classes.clone(),
         test_fraction: args.test_fraction,

@@ -88,10 +88,12 @@ fn out_of_domain_table_compare_and_repeat() {
     assert!(out.contains("out of domain: Mahalanobis") && out.contains("AUROC") && out.contains("6 images"), "{out}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(run_a.join("eval/report.json")).unwrap()).unwrap();
     let row = &report["ood"]["rows"][0];
-    assert_eq!(row["auroc"].as_array().unwrap().len(), 4, "three layers and the softmax: {row}");
-    for a in row["auroc"].as_array().unwrap() {
+    assert_eq!(row["auroc"].as_array().unwrap().len(), 6, "five layers and the softmax: {row}");
+    assert_eq!(row["auroc_validation"].as_array().unwrap().len(), 5, "five layers against the validation frames: {row}");
+    for a in row["auroc"].as_array().unwrap().iter().chain(row["auroc_validation"].as_array().unwrap()) {
         assert!((0.0..=1.0).contains(&a[1].as_f64().unwrap()), "{a}");
     }
+    assert_eq!(report["ood"]["shipped"].as_str().unwrap().split(',').nth(1).unwrap().trim(), "conv1-conv5 (spatial means)", "{}", report["ood"]);
     // Paired comparison of the two runs on the same test images.
     assert!(tool(&["eval", "--run", run_b.to_str().unwrap(), "--device", "cpu"]).status.success());
     let o = tool(&["compare", run_a.to_str().unwrap(), run_b.to_str().unwrap()]);

@@ -96,6 +96,20 @@ impl Augment {
         let geometric = mirror || angle != 0.0 || scale != 1.0 || dx != 0.0 || dy != 0.0;
         let mut out = if geometric { warp(&intensity, pre.channels, s, mirror, angle, scale, dx, dy) } else { intensity };
 
+        if pre.frame_norm {
+            // Gain and contrast are what per-frame normalisation takes out again (and gamma,
+            // on values that are no longer in 0–1, is undefined): only the sensor noise is
+            // added, then the frame is normalised anew, as at inference.
+            for c in 0..pre.channels {
+                for i in 0..n {
+                    let v = &mut out[c * n + i];
+                    let noise = if sigma > 0.0 { sigma * rng.normal() } else { 0.0 };
+                    *v = if inside(i) { (*v + noise - pre.mean) / pre.std } else { (0.0 - pre.mean) / pre.std };
+                }
+            }
+            pre.normalise_frame(&mut out, mask.as_deref());
+            return out;
+        }
         // Photometric changes act on the sky only; the mean for contrast is the sky's.
         let (mut sum, mut count) = (0.0f64, 0usize);
         for c in 0..pre.channels {
@@ -187,6 +201,25 @@ mod tests {
         assert_ne!(aug.apply(&x, &pre, &mut Rng::new(1)), aug.apply(&x, &pre, &mut Rng::new(2)));
     }
 
+    /// With per-frame normalisation, an augmented frame obeys it as an inference input does:
+    /// sky at mean 0 and spread 1, the masked corners untouched.
+    #[test]
+    fn augmented_frames_stay_frame_normalised() {
+        let pre = Preprocess::new(32, 1, true).with_frame_norm(true);
+        let x = frame(&pre);
+        let mask = pre.mask();
+        let aug = Augment { noise: 0.05, ..Augment::all_sky() };
+        for seed in 0..10 {
+            let a = aug.apply(&x, &pre, &mut Rng::new(seed));
+            assert_eq!(a, aug.apply(&x, &pre, &mut Rng::new(seed)));
+            let sky: Vec<f32> = a.iter().zip(&mask).filter(|(_, m)| **m).map(|(v, _)| *v).collect();
+            let mean = sky.iter().sum::<f32>() / sky.len() as f32;
+            let var = sky.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / sky.len() as f32;
+            assert!(mean.abs() < 1e-3 && (var - 1.0).abs() < 1e-2, "seed {seed}: mean {mean}, variance {var}");
+            assert!(a.iter().zip(&mask).filter(|(_, m)| !**m).all(|(v, _)| *v == (0.0 - pre.mean) / pre.std));
+        }
+    }
+
     #[test]
     fn identity_and_mirror_are_exact() {
         let pre = Preprocess::new(16, 1, false);
@@ -209,7 +242,7 @@ mod tests {
     #[test]
     fn rotation_moves_an_off_centre_spot_by_the_angle() {
         // A bright spot east of the centre rotated by +90° lands south (image y grows down).
-        let pre = Preprocess { size: 33, channels: 1, sky_mask: false, mean: 0.0, std: 1.0 };
+        let pre = Preprocess { size: 33, channels: 1, sky_mask: false, mean: 0.0, std: 1.0, frame_norm: false };
         let mut x = vec![0.0f32; 33 * 33];
         x[16 * 33 + 26] = 1.0;
         let aug = Augment { rotate_degrees: 90.0, ..Augment::none() };

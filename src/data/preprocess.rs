@@ -17,12 +17,30 @@ pub struct Preprocess {
     /// Normalisation: `(pixel / 255 − mean) / std`, the same for every channel.
     pub mean: f32,
     pub std: f32,
+    /// Per-frame photometric normalisation: each frame's pixels inside the sky circle (the
+    /// whole picture without the mask) are shifted and scaled to the same mean and spread
+    /// (`mean` ± `std`) before the normalisation above. Nights differ in sky background
+    /// (moon, twilight, haze, camera gain) far more than in aurora shape; this takes the
+    /// background level and contrast out of what the network has to learn across nights.
+    /// Off in bundles written before it existed.
+    #[serde(default)]
+    pub frame_norm: bool,
 }
+
+/// Smallest per-frame spread (in 0–1 pixel units) a frame is scaled by, so that an almost
+/// uniform frame (a closed dome, a blank test card) is not blown up into noise.
+const FRAME_NORM_MIN_SPREAD: f32 = 0.02;
 
 impl Preprocess {
     pub fn new(size: usize, channels: usize, sky_mask: bool) -> Self {
         // Aurora frames are mostly dark sky; 0.25 ± 0.25 maps them near zero mean, unit range.
-        Self { size, channels, sky_mask, mean: 0.25, std: 0.25 }
+        Self { size, channels, sky_mask, mean: 0.25, std: 0.25, frame_norm: false }
+    }
+
+    /// `new` with per-frame normalisation on or off.
+    pub fn with_frame_norm(mut self, on: bool) -> Self {
+        self.frame_norm = on;
+        self
     }
 
     /// Centre-crops to a square (an all-sky frame already is one), resizes, and returns the
@@ -53,7 +71,38 @@ impl Preprocess {
                 }
             }
         }
+        if self.frame_norm {
+            self.normalise_frame(&mut out, mask.as_deref());
+        }
         out
+    }
+
+    /// Maps the unmasked pixels of normalised `out` to mean 0 and spread 1 per frame (all
+    /// channels together, so colours keep their balance); masked pixels stay as they are.
+    /// Augmentation calls it again after its changes, so training inputs obey it too.
+    pub(crate) fn normalise_frame(&self, out: &mut [f32], mask: Option<&[bool]>) {
+        let n = self.size * self.size;
+        let inside = |i: usize| mask.is_none_or(|m| m[i % n]);
+        let (mut sum, mut sq, mut count) = (0f64, 0f64, 0usize);
+        for (i, &v) in out.iter().enumerate() {
+            if inside(i) {
+                sum += v as f64;
+                sq += (v as f64) * (v as f64);
+                count += 1;
+            }
+        }
+        if count == 0 {
+            return;
+        }
+        let mean = sum / count as f64;
+        // In normalised units one pixel unit (0–1) is 1 / std.
+        let floor = (FRAME_NORM_MIN_SPREAD / self.std) as f64;
+        let spread = (sq / count as f64 - mean * mean).max(0.0).sqrt().max(floor);
+        for (i, v) in out.iter_mut().enumerate() {
+            if inside(i) {
+                *v = ((*v as f64 - mean) / spread) as f32;
+            }
+        }
     }
 
     fn norm(&self, v: u8, masked: bool) -> f32 {
@@ -91,5 +140,30 @@ mod tests {
         let rgb = Preprocess::new(4, 3, false).apply(&img);
         assert_eq!(rgb.len(), 48);
         assert!(rgb.iter().all(|v| (v - 3.0).abs() < 1e-6));
+    }
+
+    /// The same sky seen brighter and with more contrast (another night's background and
+    /// gain) gives the same input with per-frame normalisation, and different ones without.
+    #[test]
+    fn frame_norm_removes_background_and_gain_and_keeps_the_mask() {
+        let sky = |offset: f32, gain: f32| {
+            DynamicImage::ImageLuma8(image::GrayImage::from_fn(16, 16, |x, y| image::Luma([(offset + gain * ((x * 7 + y * 3) % 16) as f32).round() as u8])))
+        };
+        let on = Preprocess::new(16, 1, true).with_frame_norm(true);
+        let (a, b) = (on.apply(&sky(20.0, 4.0)), on.apply(&sky(60.0, 8.0)));
+        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-3));
+        let mask = on.mask();
+        let inside: Vec<f32> = a.iter().zip(&mask).filter(|(_, m)| **m).map(|(v, _)| *v).collect();
+        let mean = inside.iter().sum::<f32>() / inside.len() as f32;
+        let var = inside.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / inside.len() as f32;
+        assert!(mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3, "mean {mean}, variance {var}");
+        assert!(a.iter().zip(&mask).filter(|(_, m)| !**m).all(|(v, _)| (v + 1.0).abs() < 1e-6), "masked corners stay black");
+        let off = Preprocess::new(16, 1, true);
+        assert!(off.apply(&sky(20.0, 4.0)).iter().zip(&off.apply(&sky(60.0, 8.0))).any(|(x, y)| (x - y).abs() > 0.5));
+        // A uniform frame is not divided by zero.
+        assert!(on.apply(&sky(50.0, 0.0)).iter().all(|v| v.is_finite()));
+        // Bundles written before the field existed read back with it off.
+        let old = r#"{"size":16,"channels":1,"sky_mask":true,"mean":0.25,"std":0.25}"#;
+        assert_eq!(serde_json::from_str::<Preprocess>(old).unwrap(), off);
     }
 }

@@ -9,6 +9,7 @@ use aurora_hash::data::preprocess::Preprocess;
 use aurora_hash::export::{BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, Manifest, WEIGHTS_FILE, weights_to_bytes};
 use aurora_hash::hashing::{code_from_hex, hamming, pack_code};
 use aurora_hash::model::{Arch, AuroraNet, ModelConfig, Pmt, spatial_pyramid_pool};
+use aurora_hash::ood::Layer;
 use aurora_hash_web::backend::{Preference, choose};
 use aurora_hash_web::{Archive, Engine};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -74,6 +75,32 @@ async fn network_on_webgpu_matches_the_cpu_path() {
         let differing: u32 = (0..n).map(|i| hamming(&pack_code(&h_cpu[i * 48..(i + 1) * 48]), &pack_code(&h_gpu[i * 48..(i + 1) * 48]))).sum();
         assert!(differing as f64 <= 0.01 * (n * 48) as f64, "batch {n}: {differing} bits differ");
         assert!(p_cpu.iter().zip(&p_gpu).all(|(a, b)| (a - b).abs() < 1e-3), "batch {n}: probabilities differ");
+    }
+}
+
+/// The activations the out-of-domain score reads (each conv block's spatial means and spreads
+/// among them) are computed on WebGPU in the page: they must match the CPU path. A test of its
+/// own, on a smaller network, because SwiftShader compiles every new kernel slowly and the
+/// runner gives each test a fixed time.
+#[wasm_bindgen_test]
+async fn out_of_domain_features_on_webgpu_match_the_cpu_path() {
+    let gpu = webgpu().await;
+    let cpu = Device::flex();
+    let mut config = ModelConfig::paper(Arch::ImAlexnetSp, 12, 4, 1, 64);
+    config.width = 0.125;
+    config.fc_width = 32;
+    let bytes = weights_to_bytes(&AuroraNet::new(&config, &cpu), true).unwrap();
+    let on_cpu = aurora_hash::export::model_from_bytes(&config, bytes.clone(), &cpu).unwrap();
+    let on_gpu = aurora_hash::export::model_from_bytes(&config, bytes, &gpu).unwrap();
+    let pixels: Vec<f32> = (0..2 * 64 * 64).map(|i| ((i * 104729) % 251) as f32 / 251.0 - 0.25).collect();
+    let (_, _, f_cpu) = aurora_hash::infer::encode_tensors_with_features(&on_cpu, &config, pixels.clone(), 2, &cpu);
+    let (_, _, f_gpu) = aurora_hash::infer::encode_tensors_with_features(&on_gpu, &config, pixels, 2, &gpu);
+    for layer in [Layer::Blocks, Layer::BlockStats] {
+        let (a, b) = (values(f_cpu.of(layer)).await, values(f_gpu.of(layer)).await);
+        assert_eq!(a.len(), 2 * aurora_hash::infer::Layers::width(&config, layer), "{layer:?}");
+        let scale = a.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-3 * scale + 1e-5, "{layer:?}: WebGPU differs from the CPU path by up to {worst} (values up to {scale})");
     }
 }
 
