@@ -55,14 +55,7 @@ impl Layers {
 
     /// Values per image of `layer` for `config`'s network.
     pub fn width(config: &ModelConfig, layer: Layer) -> usize {
-        let blocks = config.channels().iter().sum::<usize>();
-        match layer {
-            Layer::Conv5 => config.channels()[4],
-            Layer::Fc7 => config.fc_width,
-            Layer::Hash => config.bits,
-            Layer::Blocks => blocks,
-            Layer::BlockStats => 2 * blocks,
-        }
+        Layers::groups(config, layer).iter().sum()
     }
 
     /// `layer`'s values in parts, one per conv block for the block layers (their means, then
@@ -73,7 +66,9 @@ impl Layers {
         match layer {
             Layer::Blocks => blocks,
             Layer::BlockStats => [blocks.clone(), blocks].concat(),
-            _ => vec![Layers::width(config, layer)],
+            Layer::Conv5 => vec![config.channels()[4]],
+            Layer::Fc7 => vec![config.fc_width],
+            Layer::Hash => vec![config.bits],
         }
     }
 

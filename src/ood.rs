@@ -61,8 +61,8 @@ impl Layer {
     }
 }
 
-/// Fitted statistics: with `d = (x − mean) / scale` (no division when `scale` is empty) and `p = d · basis` (`dim × k`, orthonormal columns),
-/// `z = p · whiten` (`k × k`) and the score is
+/// Fitted statistics: with `d = (x − mean) / scale` (no division when `scale` is empty),
+/// `p = d · basis` (`dim × k`, orthonormal columns), `z = p · whiten` (`k × k`) and the score is
 /// `min_c ‖z − class_means[c]‖² + (‖d‖² − ‖p‖²) / residual_variance`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct OodModel {
@@ -404,9 +404,9 @@ mod tests {
         assert!(auroc(&p.scores(&inside), &p.scores(&outside)) > 0.9);
     }
 
-    /// Two groups (blocks) of values a thousand times apart in scale: a stranger that differs only in the small ones is missed unscaled (the
-    /// principal directions and the residual's average variance belong to the large ones)
-    /// and caught standardised.
+    /// Two groups (blocks) of values a thousand times apart in scale: a stranger that differs
+    /// only in the small ones is missed unscaled (the principal directions and the residual's
+    /// average variance belong to the large ones) and caught standardised.
     #[test]
     fn standardised_layers_see_shifts_in_their_small_values() {
         let mut rng = Rng::new(9);

@@ -174,11 +174,22 @@ impl AuroraNet {
 
     /// conv1 … conv5 (with their pools), `[batch, c5, h, w]`: the features MAC-style baselines use.
     pub fn conv_features(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = pool3x3(self.conv1.forward(x));
-        let x = pool3x3(self.conv2.forward(x));
-        let x = self.conv3.forward(x);
-        let x = self.conv4.forward(x);
-        self.conv5.forward(x)
+        self.conv_stages(x, |_| {})
+    }
+
+    /// conv1 … conv5 with their pools, showing `each` block's output (after its ReLU, before
+    /// any pool) on the way: one chain for the plain pass and for the one that keeps features.
+    fn conv_stages(&self, x: Tensor<4>, mut each: impl FnMut(&Tensor<4>)) -> Tensor<4> {
+        let mut block = |b: &ConvBlock, x: Tensor<4>| {
+            let y = b.forward(x);
+            each(&y);
+            y
+        };
+        let x = pool3x3(block(&self.conv1, x));
+        let x = pool3x3(block(&self.conv2, x));
+        let x = block(&self.conv3, x);
+        let x = block(&self.conv4, x);
+        block(&self.conv5, x)
     }
 
     /// The vector entering fc6: SPP + PMT, or the flattened last pool.
@@ -209,18 +220,8 @@ impl AuroraNet {
     /// One pass that keeps the activations out-of-domain scores use ([`crate::ood`]) beside
     /// the outputs.
     pub fn forward_with_features(&self, x: Tensor<4>) -> (Output, Features) {
-        // As conv_features, keeping each block's moments on the way.
         let mut moments = Vec::with_capacity(5);
-        let x = self.conv1.forward(x);
-        moments.push(spatial_moments(&x));
-        let x = self.conv2.forward(pool3x3(x));
-        moments.push(spatial_moments(&x));
-        let x = self.conv3.forward(pool3x3(x));
-        moments.push(spatial_moments(&x));
-        let x = self.conv4.forward(x);
-        moments.push(spatial_moments(&x));
-        let f = self.conv5.forward(x);
-        moments.push(spatial_moments(&f));
+        let f = self.conv_stages(x, |y| moments.push(spatial_moments(y)));
         let conv5 = moments[4].0.clone();
         let (means, stds): (Vec<_>, Vec<_>) = moments.into_iter().unzip();
         let fc7 = self.fc7_of(self.pool_conv5(f));

@@ -52,17 +52,23 @@ async fn pmt_on_webgpu_is_ln_and_ln_squared() {
     }
 }
 
-#[wasm_bindgen_test]
-async fn network_on_webgpu_matches_the_cpu_path() {
+/// One untrained network of `config` on the CPU path and on WebGPU, through f16 bytes as a
+/// bundle ships them, so both sides hold the same rounded weights.
+async fn on_both(config: &ModelConfig) -> (AuroraNet, Device, AuroraNet, Device) {
     let gpu = webgpu().await;
     let cpu = Device::flex();
+    let bytes = weights_to_bytes(&AuroraNet::new(config, &cpu), true).unwrap();
+    let on_cpu = aurora_hash::export::model_from_bytes(config, bytes.clone(), &cpu).unwrap();
+    let on_gpu = aurora_hash::export::model_from_bytes(config, bytes, &gpu).unwrap();
+    (on_cpu, cpu, on_gpu, gpu)
+}
+
+#[wasm_bindgen_test]
+async fn network_on_webgpu_matches_the_cpu_path() {
     let mut config = ModelConfig::paper(Arch::ImAlexnetSp, 48, 4, 1, 64);
     config.width = 0.25;
     config.fc_width = 128;
-    // Through f16 bytes, as a bundle ships them: both sides load the same rounded weights.
-    let bytes = weights_to_bytes(&AuroraNet::new(&config, &cpu), true).unwrap();
-    let on_cpu = aurora_hash::export::model_from_bytes(&config, bytes.clone(), &cpu).unwrap();
-    let on_gpu = aurora_hash::export::model_from_bytes(&config, bytes, &gpu).unwrap();
+    let (on_cpu, cpu, on_gpu, gpu) = on_both(&config).await;
     // One image (what the page sends) and a batch.
     for (round, n) in [1, 1, 4, 4].into_iter().enumerate() {
         let pixels: Vec<f32> = (0..n * 64 * 64).map(|i| ((i * 7919 + round * 31) % 255) as f32 / 255.0 - 0.25).collect();
@@ -84,14 +90,10 @@ async fn network_on_webgpu_matches_the_cpu_path() {
 /// runner gives each test a fixed time.
 #[wasm_bindgen_test]
 async fn out_of_domain_features_on_webgpu_match_the_cpu_path() {
-    let gpu = webgpu().await;
-    let cpu = Device::flex();
     let mut config = ModelConfig::paper(Arch::ImAlexnetSp, 12, 4, 1, 64);
     config.width = 0.125;
     config.fc_width = 32;
-    let bytes = weights_to_bytes(&AuroraNet::new(&config, &cpu), true).unwrap();
-    let on_cpu = aurora_hash::export::model_from_bytes(&config, bytes.clone(), &cpu).unwrap();
-    let on_gpu = aurora_hash::export::model_from_bytes(&config, bytes, &gpu).unwrap();
+    let (on_cpu, cpu, on_gpu, gpu) = on_both(&config).await;
     let pixels: Vec<f32> = (0..2 * 64 * 64).map(|i| ((i * 104729) % 251) as f32 / 251.0 - 0.25).collect();
     let (_, _, f_cpu) = aurora_hash::infer::encode_tensors_with_features(&on_cpu, &config, pixels.clone(), 2, &cpu);
     let (_, _, f_gpu) = aurora_hash::infer::encode_tensors_with_features(&on_gpu, &config, pixels, 2, &gpu);
