@@ -3,7 +3,7 @@
 //! A bundle is a folder of three files:
 //!
 //! * `model.bpk` — the weights, burn's burnpack format, f16 by default (half the size; codes
-//!   stay the same on ≥ 99% of bits, which the tests check);
+//!   stay the same on ≥ 99% of bits, which the tests check), or q8 ([`WeightsDtype`]);
 //! * `bundle.json` — [`BundleConfig`]: the network's configuration, preprocessing, class names
 //!   and the words shown for them, the weights' precision, and how sure the model may claim to
 //!   be (calibration temperature, out-of-domain statistics: [`crate::answer`]);
@@ -17,8 +17,10 @@ use crate::answer::{ClassInfo, Confidence};
 use crate::data::preprocess::Preprocess;
 use crate::index::CodeIndex;
 use crate::model::{AuroraNet, ModelConfig};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::store::{BurnpackStore, FloatCastAdapter, ModuleSnapshot};
-use burn::tensor::{Bytes, DType, Device};
+use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
+use burn::tensor::{Bytes, DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -37,7 +39,8 @@ pub struct BundleConfig {
     pub model: ModelConfig,
     pub preprocess: Preprocess,
     pub classes: Vec<String>,
-    /// "f16" or "f32": how the weights are stored (they are computed in f32 either way).
+    /// "f16", "f32" or "q8" ([`WeightsDtype`]): how the weights are stored (they are
+    /// computed in f32 in every case).
     pub weights_dtype: String,
     /// Where the weights came from (run folder and epoch), for people reading the bundle.
     pub provenance: String,
@@ -172,8 +175,8 @@ impl BundleConfig {
         if !(t > 0.0 && t <= MAX_TEMPERATURE) {
             return Err(BundleError::Config(CONFIG_FILE.into(), format!("confidence.temperature must be a number in (0, {MAX_TEMPERATURE}], got {t}")));
         }
-        if c.weights_dtype != "f16" && c.weights_dtype != "f32" {
-            return Err(BundleError::Config(CONFIG_FILE.into(), format!("weights_dtype must be \"f16\" or \"f32\", got \"{}\"", c.weights_dtype)));
+        if WeightsDtype::parse(&c.weights_dtype).is_none() {
+            return Err(BundleError::Config(CONFIG_FILE.into(), format!("weights_dtype must be \"f16\", \"f32\" or \"q8\", got \"{}\"", c.weights_dtype)));
         }
         if let Some(ood) = &c.confidence.ood {
             let dim = crate::infer::Layers::width(&c.model, ood.layer);
@@ -237,19 +240,107 @@ impl Bundle {
     }
 }
 
-/// The model's weights as burnpack bytes, in f16 (`half`) or f32.
-pub fn weights_to_bytes(model: &AuroraNet, half: bool) -> Result<Vec<u8>, BundleError> {
+/// How `model.bpk` stores the weights (bundle.json's `weights_dtype`). The network computes
+/// in f32 whichever it is: the weights are widened when they are loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightsDtype {
+    F32,
+    /// Half the bytes of f32; codes stay the same on ≥ 99% of bits (tests/export.rs).
+    F16,
+    /// burn's post-training quantization of every conv and linear weight: 8-bit values with
+    /// an f16 scale per block of at most 64 ([`q8_block`]), biases in f16; about a quarter of
+    /// f32, for the page's download.
+    Q8,
+}
+
+impl WeightsDtype {
+    pub const ALL: [Self; 3] = [Self::F32, Self::F16, Self::Q8];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Q8 => "q8",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == s)
+    }
+}
+
+/// The block of one q8 scale for a weight of shape `dims`: from the innermost dimension
+/// outwards, as much of each as keeps the block at ≤ 64 values (and every side ≤ 255, a block's
+/// limit in burn), dividing the dimension evenly. A conv kernel [out, in, 5, 5] gets blocks of
+/// [1, 2, 5, 5] (50 values), a linear weight [in, out] blocks of [1, 64]: each scale covers
+/// neighbouring weights of one output unit or a few, so one large weight spoils few others.
+pub fn q8_block(dims: &[usize]) -> Vec<u8> {
+    const MAX_VALUES: usize = 64;
+    let mut block = vec![1u8; dims.len()];
+    let mut values = 1;
+    for (side, &d) in block.iter_mut().zip(dims).rev() {
+        let room = (MAX_VALUES / values).min(255);
+        let b = (1..=room.min(d)).rev().find(|b| d % b == 0).unwrap_or(1);
+        *side = b as u8;
+        values *= b;
+        if b < d {
+            break;
+        }
+    }
+    block
+}
+
+/// Quantizes the weights of rank ≥ 2 (conv kernels and linear matrices); biases stay float.
+struct Q8Weights;
+
+impl ModuleMapper for Q8Weights {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if D < 2 {
+            return param;
+        }
+        param.map(|t| {
+            let scheme = QuantScheme::default()
+                .with_value(QuantValue::Q8S)
+                .with_store(QuantStore::Native)
+                .per_block(q8_block(&t.dims()), ScaleDtype::F16);
+            t.quantize_dynamic(&scheme)
+        })
+    }
+}
+
+/// Widens quantized weights back to f32 (float ones are left as they are).
+struct Dequantize;
+
+impl ModuleMapper for Dequantize {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|t| t.dequantize())
+    }
+}
+
+/// The model's weights as burnpack bytes, stored as `dtype`.
+pub fn weights_to_bytes(model: &AuroraNet, dtype: WeightsDtype) -> Result<Vec<u8>, BundleError> {
     let mut store = BurnpackStore::from_bytes(None);
-    if half {
+    if dtype != WeightsDtype::F32 {
+        // Quantized tensors are not float tensors to this adapter: only biases become f16.
         store = store.with_to_adapter(FloatCastAdapter::to(DType::F16));
     }
+    let quantized;
+    let model = if dtype == WeightsDtype::Q8 {
+        quantized = model.clone().to_device(&Device::flex()).map(&mut Q8Weights);
+        &quantized
+    } else {
+        model
+    };
     model.save_into(&mut store).map_err(|e| BundleError::Weights(e.to_string()))?;
     Ok(store.get_bytes().map_err(|e| BundleError::Weights(e.to_string()))?.to_vec())
 }
 
-/// A model built from `config` with the weights in `bytes` (f16 or f32), computing in f32.
+/// A model built from `config` with the weights in `bytes` (any [`WeightsDtype`]), computing
+/// in f32 on `device`. The weights are read on the CPU backend and widened there, then moved:
+/// no quantized kernel ever runs on WebGPU.
 pub fn model_from_bytes(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -> Result<AuroraNet, BundleError> {
-    let mut model = AuroraNet::new(config, device);
+    let host = Device::flex();
+    let mut model = AuroraNet::new(config, &host);
     // Validation is done here rather than by the store, so that weights of another shape (a
     // hand-edited bits, width or fc_width in bundle.json, or another run's model.bpk) are
     // reported as such, naming both files and the first tensors that differ, instead of as a
@@ -290,5 +381,5 @@ pub fn model_from_bytes(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -
             m.num_classes
         )));
     }
-    Ok(model)
+    Ok(model.map(&mut Dequantize).to_device(device))
 }

@@ -1,16 +1,16 @@
-//! The bundle's f16 weights give the same codes as the f32 model, and damaged bundles are
-//! refused with the file named.
+//! The bundle's f16 and q8 weights give the same codes as the f32 model, and damaged bundles
+//! are refused with the file named.
 
 use aurora_hash::data::preprocess::Preprocess;
 use aurora_hash::data::synthetic;
-use aurora_hash::export::{BundleError, Manifest, model_from_bytes, weights_to_bytes};
+use aurora_hash::export::{BundleError, Manifest, WeightsDtype, model_from_bytes, weights_to_bytes};
 use aurora_hash::infer::encode;
 use aurora_hash::model::{Arch, ModelConfig};
 use aurora_hash::train::{TrainConfig, Trainer, epoch_batches};
 use burn::tensor::Device;
 
 #[test]
-fn f16_bundle_codes_match_f32_codes() {
+fn f16_and_q8_bundle_codes_match_f32_codes() {
     let size = 64;
     let pre = Preprocess::new(size, 1, true);
     let x: Vec<Vec<f32>> =
@@ -34,20 +34,52 @@ fn f16_bundle_codes_match_f32_codes() {
     let device = Device::flex();
     let f32_model = trainer.inference_model();
     let reference = encode(&f32_model, &cfg, x.concat(), x.len(), &device);
-    let f16 = weights_to_bytes(&f32_model, true).unwrap();
-    let f32b = weights_to_bytes(&f32_model, false).unwrap();
+    let f16 = weights_to_bytes(&f32_model, WeightsDtype::F16).unwrap();
+    let f32b = weights_to_bytes(&f32_model, WeightsDtype::F32).unwrap();
     assert!(f16.len() * 10 < f32b.len() * 6, "f16 {} vs f32 {}", f16.len(), f32b.len());
-    let half = model_from_bytes(&cfg, f16, &device).unwrap();
-    let got = encode(&half, &cfg, x.concat(), x.len(), &device);
-    let same = reference.hash.iter().zip(&got.hash).filter(|(a, b)| (**a >= 0.5) == (**b >= 0.5)).count();
-    let share = same as f64 / reference.hash.len() as f64;
-    assert!(share >= 0.99, "only {:.4} of bits agree", share);
+    let q8 = weights_to_bytes(&f32_model, WeightsDtype::Q8).unwrap();
+    assert!(q8.len() * 10 < f32b.len() * 4, "q8 {} vs f32 {}", q8.len(), f32b.len());
     let argmax = |p: &[f32]| (0..4).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
-    let agree = reference.probs.chunks(4).zip(got.probs.chunks(4)).filter(|(a, b)| argmax(a) == argmax(b)).count();
-    assert!(agree as f64 >= 0.97 * x.len() as f64, "classes agree on {agree} of {}", x.len());
+    for (dtype, bytes) in [("f16", f16), ("q8", q8)] {
+        let narrow = model_from_bytes(&cfg, bytes, &device).unwrap();
+        let got = encode(&narrow, &cfg, x.concat(), x.len(), &device);
+        let same = reference.hash.iter().zip(&got.hash).filter(|(a, b)| (**a >= 0.5) == (**b >= 0.5)).count();
+        let share = same as f64 / reference.hash.len() as f64;
+        let agree = reference.probs.chunks(4).zip(got.probs.chunks(4)).filter(|(a, b)| argmax(a) == argmax(b)).count();
+        println!("{dtype}: {share:.4} of bits and {agree} of {} classes agree with f32", x.len());
+        assert!(share >= 0.99, "{dtype}: only {share:.4} of bits agree");
+        assert!(agree as f64 >= 0.97 * x.len() as f64, "{dtype}: classes agree on {agree} of {}", x.len());
+    }
     // The f32 bundle is exact.
     let exact = model_from_bytes(&cfg, f32b, &device).unwrap();
     assert_eq!(encode(&exact, &cfg, x.concat(), x.len(), &device).hash, reference.hash);
+}
+
+/// What each storage costs for the paper's full-size network (full width, 224 px, 48 bits),
+/// and that q8 reads back close to the f32 weights.
+#[test]
+fn q8_weights_of_the_full_network_are_a_quarter_of_f32() {
+    let device = Device::flex();
+    let cfg = ModelConfig::paper(Arch::ImAlexnetSp, 48, 4, 1, 224);
+    let model = aurora_hash::model::AuroraNet::new(&cfg, &device);
+    let sizes: Vec<usize> = WeightsDtype::ALL.iter().map(|&d| weights_to_bytes(&model, d).unwrap().len()).collect();
+    println!("full-width Im-AlexNet-SP at 224 px, 48 bits: f32 {:.2} MB, f16 {:.2} MB, q8 {:.2} MB", sizes[0] as f64 / 1e6, sizes[1] as f64 / 1e6, sizes[2] as f64 / 1e6);
+    assert!(sizes[2] * 100 <= sizes[0] * 28, "q8 {} vs f32 {}", sizes[2], sizes[0]);
+}
+
+#[test]
+fn q8_blocks_divide_the_weights_and_hold_at_most_64_values() {
+    use aurora_hash::export::q8_block;
+    assert_eq!(q8_block(&[96, 48, 5, 5]), vec![1, 2, 5, 5]);
+    assert_eq!(q8_block(&[256, 96, 3, 3]), vec![1, 6, 3, 3]);
+    assert_eq!(q8_block(&[10752, 1024]), vec![1, 64]);
+    assert_eq!(q8_block(&[48, 4]), vec![16, 4]);
+    assert_eq!(q8_block(&[64, 1, 5, 5]), vec![2, 1, 5, 5]);
+    for dims in [[7usize, 13], [1, 1], [300, 11]] {
+        let b = q8_block(&dims);
+        assert!(dims.iter().zip(&b).all(|(d, b)| d % *b as usize == 0), "{dims:?} {b:?}");
+        assert!(b.iter().map(|&b| b as usize).product::<usize>() <= 64, "{dims:?} {b:?}");
+    }
 }
 
 /// A 12-bit network small enough to build in milliseconds.
@@ -63,7 +95,7 @@ fn damaged_or_mismatched_weights_are_refused() {
     let device = Device::flex();
     let cfg = tiny_config();
     let model = aurora_hash::model::AuroraNet::new(&cfg, &device);
-    let bytes = weights_to_bytes(&model, true).unwrap();
+    let bytes = weights_to_bytes(&model, WeightsDtype::F16).unwrap();
     assert!(matches!(model_from_bytes(&cfg, bytes[..bytes.len() / 2].to_vec(), &device), Err(BundleError::Weights(_))));
     assert!(matches!(model_from_bytes(&cfg, b"not weights".to_vec(), &device), Err(BundleError::Weights(_))));
     let mut other = cfg.clone();
@@ -102,7 +134,7 @@ fn a_bundle_opens_as_a_whole_and_refuses_an_index_made_with_another() {
         class_info: Vec::new(),
     };
     let config_bytes = serde_json::to_vec(&config).unwrap();
-    let weights = weights_to_bytes(&aurora_hash::model::AuroraNet::new(&cfg, &device), true).unwrap();
+    let weights = weights_to_bytes(&aurora_hash::model::AuroraNet::new(&cfg, &device), WeightsDtype::F16).unwrap();
     let mut index = CodeIndex::new(12, classes.clone());
     index.push(Entry { id: "a.png".into(), predicted: 1, label: None, probability: 0.9, timestamp: None }, &[0b1010]);
     let index_bytes = index.to_bytes();

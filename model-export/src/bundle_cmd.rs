@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use aurora_hash::data::split::timestamp_from_name;
 use aurora_hash::export::{
-    BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, INDEX_FILE, MANIFEST_FILE, Manifest, WEIGHTS_FILE, weights_to_bytes,
+    BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, INDEX_FILE, MANIFEST_FILE, Manifest, WEIGHTS_FILE, WeightsDtype, weights_to_bytes,
 };
 use aurora_hash::hashing::{CodeSet, code_to_hex, pack_code};
 use aurora_hash::index::{CodeIndex, Entry, thumb_path};
@@ -34,12 +34,31 @@ pub struct ExportArgs {
     #[arg(long, default_value = "bundle")]
     pub out: PathBuf,
     /// Keep the weights in f32 (default: f16, half the size).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "quant")]
     pub f32: bool,
+    /// Quantize the conv and linear weights: `q8` stores 8-bit values with an f16 scale per
+    /// block of at most 64 (about a quarter of f32), widened to f32 when the bundle is loaded.
+    #[arg(long, value_enum)]
+    pub quant: Option<Quant>,
     /// Write into a folder that is not a bundle (files of the bundle's names are replaced;
     /// nothing else is touched).
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quant {
+    Q8,
+}
+
+impl ExportArgs {
+    pub fn weights_dtype(&self) -> WeightsDtype {
+        match (self.quant, self.f32) {
+            (Some(Quant::Q8), _) => WeightsDtype::Q8,
+            (None, true) => WeightsDtype::F32,
+            (None, false) => WeightsDtype::F16,
+        }
+    }
 }
 
 pub fn export(a: &ExportArgs) -> Result<()> {
@@ -53,13 +72,14 @@ pub fn export(a: &ExportArgs) -> Result<()> {
     let config = run.config()?;
     let device = Device::flex();
     let (model, ptr) = run.load_chosen_model(&config.model, &device)?;
-    let weights = weights_to_bytes(&model, !a.f32)?;
+    let dtype = a.weights_dtype();
+    let weights = weights_to_bytes(&model, dtype)?;
     let bundle = BundleConfig {
         format: BUNDLE_FORMAT,
         model: config.model.clone(),
         preprocess: config.preprocess.clone(),
         classes: config.classes.clone(),
-        weights_dtype: if a.f32 { "f32" } else { "f16" }.into(),
+        weights_dtype: dtype.name().into(),
         provenance: format!("{} after epoch {}", a.run.display(), ptr.epoch),
         confidence: crate::posttrain::confidence(&run, &config)?,
         class_info: ClassInfo::defaults(&config.classes),

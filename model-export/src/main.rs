@@ -166,7 +166,7 @@ fn demo(a: &DemoArgs) -> Result<()> {
     // The site: page + bundle + an archive of synthetic frames to search.
     let site = run.join("site");
     let bundle = site.join("bundle");
-    bundle_cmd::export(&bundle_cmd::ExportArgs { run: run.clone(), out: bundle.clone(), f32: false, force: false })?;
+    bundle_cmd::export(&bundle_cmd::ExportArgs { run: run.clone(), out: bundle.clone(), f32: false, quant: None, force: false })?;
     let archive = run.join("archive");
     if !archive.exists() {
         generate::generate(&generate::GenerateArgs { out: archive.clone(), per_class: a.per_class, size: 128, seed: 2020, force: false })?;

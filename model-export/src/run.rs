@@ -185,7 +185,7 @@ impl Run {
             std::fs::remove_dir_all(&tmp)?;
         }
         std::fs::create_dir_all(&tmp)?;
-        let weights = aurora_hash::export::weights_to_bytes(model, false)?;
+        let weights = aurora_hash::export::weights_to_bytes(model, aurora_hash::export::WeightsDtype::F32)?;
         write_atomic(&tmp.join("model.bpk"), &weights)?;
         optim.save(tmp.join("optim.bpk")).map_err(|e| anyhow::anyhow!("cannot save optimiser state: {e:?}"))?;
         write_json(&tmp.join("progress.json"), progress)?;

@@ -6,7 +6,7 @@
 
 use aurora_hash::data::AURORA_CLASSES;
 use aurora_hash::data::preprocess::Preprocess;
-use aurora_hash::export::{BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, Manifest, WEIGHTS_FILE, weights_to_bytes};
+use aurora_hash::export::{BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, Manifest, WEIGHTS_FILE, WeightsDtype, weights_to_bytes};
 use aurora_hash::hashing::{code_from_hex, hamming, pack_code};
 use aurora_hash::model::{Arch, AuroraNet, ModelConfig, Pmt, spatial_pyramid_pool};
 use aurora_hash::ood::Layer;
@@ -52,12 +52,12 @@ async fn pmt_on_webgpu_is_ln_and_ln_squared() {
     }
 }
 
-/// One untrained network of `config` on the CPU path and on WebGPU, through f16 bytes as a
-/// bundle ships them, so both sides hold the same rounded weights.
-async fn on_both(config: &ModelConfig) -> (AuroraNet, Device, AuroraNet, Device) {
+/// One untrained network of `config` on the CPU path and on WebGPU, through bytes stored as
+/// `dtype` as a bundle ships them, so both sides hold the same rounded weights.
+async fn on_both(config: &ModelConfig, dtype: WeightsDtype) -> (AuroraNet, Device, AuroraNet, Device) {
     let gpu = webgpu().await;
     let cpu = Device::flex();
-    let bytes = weights_to_bytes(&AuroraNet::new(config, &cpu), true).unwrap();
+    let bytes = weights_to_bytes(&AuroraNet::new(config, &cpu), dtype).unwrap();
     let on_cpu = aurora_hash::export::model_from_bytes(config, bytes.clone(), &cpu).unwrap();
     let on_gpu = aurora_hash::export::model_from_bytes(config, bytes, &gpu).unwrap();
     (on_cpu, cpu, on_gpu, gpu)
@@ -65,10 +65,20 @@ async fn on_both(config: &ModelConfig) -> (AuroraNet, Device, AuroraNet, Device)
 
 #[wasm_bindgen_test]
 async fn network_on_webgpu_matches_the_cpu_path() {
+    network_matches_on_both(WeightsDtype::F16).await;
+}
+
+/// A q8 bundle is widened on the CPU backend (in wasm here) before the weights reach WebGPU.
+#[wasm_bindgen_test]
+async fn q8_network_on_webgpu_matches_the_cpu_path() {
+    network_matches_on_both(WeightsDtype::Q8).await;
+}
+
+async fn network_matches_on_both(dtype: WeightsDtype) {
     let mut config = ModelConfig::paper(Arch::ImAlexnetSp, 48, 4, 1, 64);
     config.width = 0.25;
     config.fc_width = 128;
-    let (on_cpu, cpu, on_gpu, gpu) = on_both(&config).await;
+    let (on_cpu, cpu, on_gpu, gpu) = on_both(&config, dtype).await;
     // One image (what the page sends) and a batch.
     for (round, n) in [1, 1, 4, 4].into_iter().enumerate() {
         let pixels: Vec<f32> = (0..n * 64 * 64).map(|i| ((i * 7919 + round * 31) % 255) as f32 / 255.0 - 0.25).collect();
@@ -93,7 +103,7 @@ async fn out_of_domain_features_on_webgpu_match_the_cpu_path() {
     let mut config = ModelConfig::paper(Arch::ImAlexnetSp, 12, 4, 1, 64);
     config.width = 0.125;
     config.fc_width = 32;
-    let (on_cpu, cpu, on_gpu, gpu) = on_both(&config).await;
+    let (on_cpu, cpu, on_gpu, gpu) = on_both(&config, WeightsDtype::F16).await;
     let pixels: Vec<f32> = (0..2 * 64 * 64).map(|i| ((i * 104729) % 251) as f32 / 251.0 - 0.25).collect();
     let (_, _, f_cpu) = aurora_hash::infer::encode_tensors_with_features(&on_cpu, &config, pixels.clone(), 2, &cpu);
     let (_, _, f_gpu) = aurora_hash::infer::encode_tensors_with_features(&on_gpu, &config, pixels, 2, &gpu);
@@ -127,7 +137,7 @@ async fn engine_loads_a_bundle_and_refuses_a_damaged_one() {
     let mut config = ModelConfig::paper(Arch::ImAlexnetSp, 12, 4, 1, 64);
     config.width = 0.125;
     config.fc_width = 32;
-    let weights = weights_to_bytes(&AuroraNet::new(&config, &Device::flex()), true).unwrap();
+    let weights = weights_to_bytes(&AuroraNet::new(&config, &Device::flex()), WeightsDtype::F16).unwrap();
     let (manifest, json) = bundle(&config, &weights);
     let engine = Engine::load(manifest.clone(), json.clone(), weights.clone(), "cpu".into()).await.unwrap_or_else(|_| panic!("loads"));
     assert_eq!(engine.backend(), "CPU (wasm)");
