@@ -58,9 +58,14 @@
       }
       return fromBase64(b64);
     }
+    return fetchUrl(url, what, sizes[name], optional);
+  }
+
+  // Fetches a URL as bytes with a progress bar; `size` is the expected size when known.
+  async function fetchUrl(url, what, size, optional = false) {
     let response;
     try {
-      response = await fetch(url, { cache: name === "manifest.json" ? "no-cache" : "default" });
+      response = await fetch(url, { cache: url.endsWith("manifest.json") ? "no-cache" : "default" });
     } catch (e) {
       throw new Error(`${url}: could not be fetched (${e.message}). Is the server still running?`);
     }
@@ -72,7 +77,7 @@
     // compressed bytes while the reader yields decompressed ones: the manifest's size is the
     // one to count against, and without either the bar just runs.
     const encoded = response.headers.get("content-encoding");
-    const total = sizes[name] || (encoded ? 0 : Number(response.headers.get("content-length")) || 0);
+    const total = size || (encoded ? 0 : Number(response.headers.get("content-length")) || 0);
     const reader = response.body.getReader();
     const parts = [];
     let got = 0;
@@ -90,6 +95,76 @@
     return bytes;
   }
 
+  // The wasm module this visit needs (web/gpu or web/cpu, built by trunk from index.html): the
+  // WebGPU one only where the browser has WebGPU and the CPU was not asked for, since a
+  // visitor on the CPU path need not download the GPU code. A single file (site
+  // --single-file) carries the WebGPU module, which has the CPU path too.
+  const MODULE = embedded || (preference !== "cpu" && "gpu" in navigator) ? "aurora-hash-web-gpu" : "aurora-hash-web-cpu";
+  const dataUrl = (b64) => `data:text/javascript;base64,${b64}`;
+
+  // The engine runs in a Web Worker (web/worker.js): inference and search never block the page.
+  // Its Engine and Archive objects are used through stand-ins whose methods return promises.
+  // Where no worker can start (a single file from file://) the same host runs in the page.
+  async function connect() {
+    const pending = new Map();
+    let lastId = 0;
+    const settle = ({ id, result, error, trap }) => {
+      const p = pending.get(id);
+      pending.delete(id);
+      if (error === undefined) p.resolve(result);
+      else p.reject(trap ? new WebAssembly.RuntimeError(error) : new Error(error));
+    };
+    let send;
+    if (!embedded && typeof Worker !== "undefined") {
+      const worker = new Worker("worker.js", { type: "module" });
+      worker.onmessage = (e) => settle(e.data);
+      // A worker that fails to start or dies fails every call still waiting.
+      worker.onerror = (e) => {
+        e.preventDefault();
+        for (const id of [...pending.keys()]) settle({ id, error: `the engine's worker failed (${e.message || "worker.js could not start"})` });
+      };
+      send = (m, transfer) => worker.postMessage(m, transfer);
+      state.worker = true;
+    } else {
+      const host = await import(embedded ? dataUrl(embedded["worker.js"]) : "./worker.js");
+      send = (m) => host.answer(m).then((result) => settle({ id: m.id, result }), (e) => settle(host.reply(m.id, e)));
+      state.worker = false;
+    }
+    const call = (m, transfer = []) => new Promise((resolve, reject) => {
+      const id = ++lastId;
+      pending.set(id, { resolve, reject });
+      send({ ...m, id }, transfer);
+    });
+    const handles = new WeakMap();
+    const lift = (v) => (v && typeof v === "object" && "__handle" in v ? remote(v.__handle) : v);
+    function remote(target) {
+      const stand = new Proxy({}, {
+        get: (_, method) => {
+          if (method === "then" || typeof method === "symbol") return undefined;
+          if (method === "free") return () => call({ op: "free", target });
+          return (...args) => call({ op: "call", target, method, args: args.map((a) => (handles.has(a) ? { __handle: handles.get(a) } : a)) }).then(lift);
+        },
+      });
+      handles.set(stand, target);
+      return stand;
+    }
+    return { call, Engine: remote("Engine"), Archive: remote("Archive") };
+  }
+
+  async function loadModule() {
+    progress("Loading the program…", null);
+    try {
+      const host = await connect();
+      const glue = embedded ? dataUrl(embedded[`${MODULE}.js`]) : new URL(`${MODULE}.js`, location.href).href;
+      const wasm = embedded ? fromBase64(embedded[`${MODULE}_bg.wasm`]) : await fetchUrl(`${MODULE}_bg.wasm`, "the program");
+      progress("Starting the program…", null);
+      await host.call({ op: "init", args: [glue, wasm] }, [wasm.buffer]);
+      return host;
+    } catch (e) {
+      throw new Error(`${MODULE}: the program could not load (${e.message}); if it keeps failing, this browser may be too old for WebAssembly`);
+    }
+  }
+
   // A panic inside the wasm module leaves it unusable; on WebGPU the cure is the CPU path, so
   // the page reloads itself on it and says why.
   // A trap, or numbers no network can produce (web/src/engine.rs: INVALID).
@@ -104,14 +179,17 @@
     try {
       return await work();
     } catch (e) {
-      if (isTrap(e) && state.engine && state.engine.backend() === "WebGPU" && preference !== "webgpu") {
+      if (isTrap(e) && state.engine && state.backend === "WebGPU" && preference !== "webgpu") {
         fallBackToCpu(e);
       }
       throw e;
     }
   }
 
-  async function load(bindings) {
+  async function load() {
+    const t = performance.now();
+    const bindings = state.bindings = await loadModule();
+    state.timings.module = performance.now() - t;
     const { Engine } = bindings;
     const manifest = await fetchBytes("manifest.json", "the model's manifest");
     let listed;
@@ -131,17 +209,18 @@
     const t0 = performance.now();
     try {
       state.engine = await Engine.load(manifest, config, weights, preference);
+      state.backend = await state.engine.backend();
     } catch (e) {
       if (isTrap(e) && preference !== "cpu" && preference !== "webgpu") fallBackToCpu(e);
       throw e;
     }
     state.timings.load = performance.now() - t0;
-    state.config = JSON.parse(state.engine.config_json());
+    state.config = JSON.parse(await state.engine.config_json());
     const fallback = params.get("fallback");
-    const note = fallback ? `${fallback}: using the CPU, slower` : state.engine.backend_note();
+    const note = fallback ? `${fallback}: using the CPU, slower` : await state.engine.backend_note();
     const line = $("backend");
     line.hidden = false;
-    line.textContent = `Model runs on ${state.engine.backend()}${note ? ` — ${note}` : ""}. Loaded in ${ms(state.timings.load)}.`;
+    line.textContent = `Model runs on ${state.backend}${note ? ` — ${note}` : ""}. Loaded in ${ms(state.timings.load)}.`;
     line.classList.toggle("fallback", Boolean(note));
     $("about-model").textContent = `This model: ${state.config.model.bits}-bit codes, ${state.config.model.input_size} px input, ${state.config.weights_dtype} weights (${state.config.provenance}).`;
 
@@ -149,15 +228,17 @@
     if (shards.length) {
       // A big archive: the first shard makes the page usable, the rest load behind it.
       const first = await fetchBytes(shards[0], `the archive (part 1 of ${shards.length})`);
-      state.archive = state.engine.open_shard(shards[0], first);
+      state.archive = await state.engine.open_shard(shards[0], first);
+      state.archiveLength = await state.archive.len();
       state.timings.first_shard = performance.now();
       state.complete = loadShards(shards.slice(1), shards.length);
-      setUpBrowsing();
+      await setUpBrowsing();
     } else {
       const index = await fetchBytes("archive.idx", "the archive", true);
       if (index) {
-        state.archive = state.engine.open_archive(index);
-        setUpBrowsing();
+        state.archive = await state.engine.open_archive(index);
+        state.archiveLength = await state.archive.len();
+        await setUpBrowsing();
       } else {
         showError("This bundle has no archive index", "photos are classified, but there is nothing to search");
       }
@@ -166,11 +247,13 @@
     // A sharded archive keeps its progress bar until the last shard is in (loadShards).
     $("loading").hidden = shards.length <= 1;
     $("input").hidden = false;
+    state.loaded = true;
     return {
-      backend: state.engine.backend(),
+      backend: state.backend,
+      worker: state.worker,
       note,
       load_ms: state.timings.load,
-      archive: state.archive ? state.archive.len() : 0,
+      archive: state.archive ? state.archiveLength : 0,
       classes: state.config.classes,
     };
   }
@@ -178,10 +261,11 @@
   // The remaining shards, one after another; search covers what has arrived.
   async function loadShards(names, total) {
     for (const [i, name] of names.entries()) {
-      const bytes = await fetchBytes(name, `the archive (part ${i + 2} of ${total}, ${state.archive.len().toLocaleString()} images so far)`);
-      const shard = state.engine.open_shard(name, bytes);
-      state.archive.append(shard);
-      shard.free();
+      const bytes = await fetchBytes(name, `the archive (part ${i + 2} of ${total}, ${state.archiveLength.toLocaleString()} images so far)`);
+      const shard = await state.engine.open_shard(name, bytes);
+      await state.archive.append(shard);
+      await shard.free();
+      state.archiveLength = await state.archive.len();
     }
     state.timings.all_shards = performance.now();
     $("loading").hidden = true;
@@ -194,9 +278,9 @@
   function loadIds(shard) {
     if (!idsLoaded.has(shard)) {
       const name = `ids-${String(shard).padStart(4, "0")}.json`;
-      idsLoaded.set(shard, fetchBytes(name, "image names").then((bytes) => {
-        state.engine.verify(name, bytes);
-        state.archive.set_ids(shard, bytes);
+      idsLoaded.set(shard, fetchBytes(name, "image names").then(async (bytes) => {
+        await state.engine.verify(name, bytes);
+        await state.archive.set_ids(shard, bytes);
       }));
     }
     return idsLoaded.get(shard);
@@ -204,7 +288,7 @@
   async function withIds(run) {
     // Shards can arrive while ids are fetched, bringing new results: ask again until complete.
     for (;;) {
-      const r = JSON.parse(run());
+      const r = JSON.parse(await run());
       const missing = [...new Set((r.hits || r.items).filter((h) => !h.id).map((h) => h.shard))];
       if (!missing.length) return r;
       await Promise.all(missing.map(loadIds));
@@ -299,7 +383,7 @@
   // Browsing the archive: pages of thumbnails, filtered by class and time.
   const PAGE = 48;
   const browsing = { offset: 0 };
-  function setUpBrowsing() {
+  async function setUpBrowsing() {
     const select = $("browse-class");
     for (const [i, c] of state.config.classes.entries()) {
       const o = document.createElement("option");
@@ -307,7 +391,7 @@
       o.textContent = nice(c);
       select.append(o);
     }
-    const range = JSON.parse(state.archive.time_range());
+    const range = JSON.parse(await state.archive.time_range());
     $("browse-times").hidden = !range;
     if (range) {
       const day = (t) => new Date(t * 1000).toISOString().slice(0, 10);
@@ -352,12 +436,12 @@
   async function onFile(file) {
     if (!file) return;
     clearError();
-    if (!state.engine) {
+    if (!state.loaded) {
       // Dropped while the model loads: answered once it is ready, not ignored.
       $("verdict").textContent = "Waiting for the model to load…";
       $("result").hidden = false;
       await state.ready.catch(() => {});
-      if (!state.engine) return;
+      if (!state.loaded) return;
     }
     try {
       const bytes = new Uint8Array(await file.arrayBuffer());
@@ -370,7 +454,7 @@
         showHits(results);
         showTimings([
           `decode ${ms(r.decode_ms)}`,
-          `inference ${ms(r.model_ms)} on ${state.engine.backend()}`,
+          `inference ${ms(r.model_ms)} on ${state.backend}`,
           state.archive && `search ${ms(results.search_ms)} over ${results.searched.toLocaleString()} images`,
         ]);
       };
@@ -424,14 +508,21 @@
   function offline() {
     if (embedded || !("serviceWorker" in navigator) || !location.protocol.startsWith("http")) return;
     fetch("sw.js", { method: "HEAD" }).then((r) => {
-      if (r.ok) navigator.serviceWorker.register("sw.js").catch((e) => console.warn("offline copy unavailable:", e));
+      if (!r.ok) return;
+      navigator.serviceWorker.register("sw.js").catch((e) => console.warn("offline copy unavailable:", e));
+      // The service worker keeps the wasm module the page used when it passes through it, but
+      // on a first visit the module was fetched before the worker took over: fetch it again
+      // (from the browser's cache, mostly) once the worker controls the page.
+      const keep = () => { for (const f of [`${MODULE}.js`, `${MODULE}_bg.wasm`]) fetch(f).catch(() => {}); };
+      if (navigator.serviceWorker.controller) keep();
+      else navigator.serviceWorker.addEventListener("controllerchange", keep, { once: true });
     }, () => {});
   }
 
-  function start(bindings) {
+  function start() {
     wireInput();
     offline();
-    state.ready = load(bindings).catch((e) => {
+    state.ready = load().catch((e) => {
       $("loading").hidden = true;
       showError(e.message, "reload the page; if it keeps failing, the site's files may be incomplete");
       throw e;
@@ -452,10 +543,11 @@
       browsed: () => browsing.done,
       firstModelMs: () => state.firstModelMs,
       // The speed benchmark lives in bench.js, fetched only when a benchmark asks for it.
-      bench: async (options) => (await import("./bench.js")).bench({ bindings, state, guarded, preference }, options),
+      bench: async (options) => (await import("./bench.js")).bench({ bindings: state.bindings, state, guarded, preference, classifyBytes }, options),
     };
   }
 
-  if (window.wasmBindings) start(window.wasmBindings);
-  else addEventListener("TrunkApplicationStarted", () => start(window.wasmBindings), { once: true });
+  // The script sits in the page's head (and inline in a single file): start once the page exists.
+  if (document.readyState === "loading") addEventListener("DOMContentLoaded", start, { once: true });
+  else start();
 })();

@@ -7,7 +7,9 @@
 //! to wasm otherwise ([`backend`]). The Hamming search runs here too, over the packed codes.
 //!
 //! The crate is wasm-only: natively it compiles to nothing (its dependencies are wasm-only in
-//! Cargo.toml), and its tests run in the browser (`web/tests/in_browser.rs`).
+//! Cargo.toml), and its tests run in the browser (`web/tests/in_browser.rs`). The page loads
+//! it as one of two modules, `web/gpu` (WebGPU and the CPU path) or `web/cpu` (the CPU path
+//! only, a fraction of the size), which differ only in this crate's features.
 #![cfg(target_family = "wasm")]
 
 pub mod archive;
@@ -25,12 +27,19 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
-/// Milliseconds from the page's clock (or 0 outside a browser), for the timings the page shows.
+/// Milliseconds from the clock of the page or of the Web Worker running this module (0 where
+/// there is none), for the timings the page shows.
 pub(crate) fn now_ms() -> f64 {
-    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
-        return p.now();
-    }
-    0.0
+    use wasm_bindgen::JsCast;
+    let global = js_sys::global();
+    let performance = if let Some(w) = global.dyn_ref::<web_sys::Window>() {
+        w.performance()
+    } else if let Some(w) = global.dyn_ref::<web_sys::WorkerGlobalScope>() {
+        w.performance()
+    } else {
+        None
+    };
+    performance.map_or(0.0, |p| p.now())
 }
 
 /// Errors cross into JavaScript as `Error` objects carrying the library's message.

@@ -1,0 +1,6 @@
+//! The page's wasm module with WebGPU, with the CPU path beside it: the browser client
+//! (`aurora_hash_web`) linked into a module of its own, so that a visitor downloads only the
+//! backend the page picks (`web/app.js`, `loadModule`).
+#![cfg(target_family = "wasm")]
+
+pub use aurora_hash_web::*;
