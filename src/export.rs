@@ -17,7 +17,7 @@ use crate::answer::{ClassInfo, Confidence};
 use crate::data::preprocess::Preprocess;
 use crate::index::CodeIndex;
 use crate::model::{AuroraNet, ModelConfig};
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::store::{BurnpackStore, FloatCastAdapter, ModuleSnapshot};
 use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
 use burn::tensor::{Bytes, DType, Device, Tensor};
@@ -336,11 +336,31 @@ pub fn weights_to_bytes(model: &AuroraNet, dtype: WeightsDtype) -> Result<Vec<u8
 }
 
 /// A model built from `config` with the weights in `bytes` (any [`WeightsDtype`]), computing
-/// in f32 on `device`. The weights are read on the CPU backend and widened there, then moved:
-/// no quantized kernel ever runs on WebGPU.
+/// in f32 on `device`. Quantized weights are read on the CPU backend and widened there, so no
+/// quantized kernel ever runs on WebGPU; the f32 result is then loaded like float weights,
+/// into a model made on `device` (which keeps a training device's parameters tracked).
 pub fn model_from_bytes(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -> Result<AuroraNet, BundleError> {
-    let host = Device::flex();
-    let mut model = AuroraNet::new(config, &host);
+    let host = load_weights(config, bytes.clone(), &Device::flex())?;
+    let mut finder = FindQuantized(false);
+    host.visit(&mut finder);
+    if !finder.0 {
+        return load_weights(config, bytes, device);
+    }
+    let widened = weights_to_bytes(&host.map(&mut Dequantize), WeightsDtype::F32)?;
+    load_weights(config, widened, device)
+}
+
+/// Whether any parameter holds quantized data.
+struct FindQuantized(bool);
+
+impl ModuleVisitor for FindQuantized {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0 |= matches!(param.val().dtype(), DType::QFloat(_));
+    }
+}
+
+fn load_weights(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -> Result<AuroraNet, BundleError> {
+    let mut model = AuroraNet::new(config, device);
     // Validation is done here rather than by the store, so that weights of another shape (a
     // hand-edited bits, width or fc_width in bundle.json, or another run's model.bpk) are
     // reported as such, naming both files and the first tensors that differ, instead of as a
@@ -381,5 +401,5 @@ pub fn model_from_bytes(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -
             m.num_classes
         )));
     }
-    Ok(model.map(&mut Dequantize).to_device(device))
+    Ok(model)
 }
