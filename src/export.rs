@@ -17,8 +17,8 @@ use crate::answer::{ClassInfo, Confidence};
 use crate::data::preprocess::Preprocess;
 use crate::index::CodeIndex;
 use crate::model::{AuroraNet, ModelConfig};
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
-use burn::store::{BurnpackStore, FloatCastAdapter, ModuleSnapshot};
+use burn::module::{Module, ModuleMapper, Param};
+use burn::store::{BurnpackStore, FloatCastAdapter, ModuleSnapshot, ModuleStore};
 use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
 use burn::tensor::{Bytes, DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -340,35 +340,30 @@ pub fn weights_to_bytes(model: &AuroraNet, dtype: WeightsDtype) -> Result<Vec<u8
 /// quantized kernel ever runs on WebGPU; the f32 result is then loaded like float weights,
 /// into a model made on `device` (which keeps a training device's parameters tracked).
 pub fn model_from_bytes(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -> Result<AuroraNet, BundleError> {
-    let host = load_weights(config, bytes.clone(), &Device::flex())?;
-    let mut finder = FindQuantized(false);
-    host.visit(&mut finder);
-    if !finder.0 {
-        return load_weights(config, bytes, device);
+    // The store reads the tensors' headers once; their data stays unread until a model takes it.
+    let mut store = weights_store(bytes);
+    let tensors = store.get_all_tensors().map_err(|e| BundleError::Weights(e.to_string()))?;
+    if !tensors.values().any(|t| matches!(t.dtype, DType::QFloat(_))) {
+        return load_weights(config, store, device);
     }
+    let host = load_weights(config, store, &Device::flex())?;
     let widened = weights_to_bytes(&host.map(&mut Dequantize), WeightsDtype::F32)?;
-    load_weights(config, widened, device)
+    load_weights(config, weights_store(widened), device)
 }
 
-/// Whether any parameter holds quantized data.
-struct FindQuantized(bool);
-
-impl ModuleVisitor for FindQuantized {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0 |= matches!(param.val().dtype(), DType::QFloat(_));
-    }
-}
-
-fn load_weights(config: &ModelConfig, bytes: Vec<u8>, device: &Device) -> Result<AuroraNet, BundleError> {
-    let mut model = AuroraNet::new(config, device);
-    // Validation is done here rather than by the store, so that weights of another shape (a
-    // hand-edited bits, width or fc_width in bundle.json, or another run's model.bpk) are
-    // reported as such, naming both files and the first tensors that differ, instead of as a
-    // damaged weights file.
-    let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes)))
+fn weights_store(bytes: Vec<u8>) -> BurnpackStore {
+    // Validation is done by `load_weights` rather than by the store, so that weights of another
+    // shape (a hand-edited bits, width or fc_width in bundle.json, or another run's model.bpk)
+    // are reported as such, naming both files and the first tensors that differ, instead of as
+    // a damaged weights file.
+    BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes)))
         .with_from_adapter(FloatCastAdapter::to(DType::F32))
         .validate(false)
-        .allow_partial(true);
+        .allow_partial(true)
+}
+
+fn load_weights(config: &ModelConfig, mut store: BurnpackStore, device: &Device) -> Result<AuroraNet, BundleError> {
+    let mut model = AuroraNet::new(config, device);
     let result = model.load_from(&mut store).map_err(|e| BundleError::Weights(e.to_string()))?;
     let shape_only = result.errors.iter().all(|e| matches!(e, burn::store::ApplyError::ShapeMismatch { .. }));
     if !shape_only {

@@ -7,7 +7,7 @@
 //
 // Messages: {id, op: "init", args: [glue URL, wasm bytes]}; {id, op: "call", target, method,
 // args}, where target is "Engine" or "Archive" (their static functions) or a handle; {id, op:
-// "free", target}. Objects the module returns travel as {__handle, kind}; arguments of that
+// "free", target}. Objects the module returns travel as {__handle}; arguments of that
 // shape are turned back into the objects. Replies: {id, result} or {id, error, trap}, `trap`
 // telling a wasm trap (the module is then unusable) from an ordinary error.
 
@@ -21,7 +21,7 @@ function wrap(value) {
   if (value && typeof value === "object" && "__wbg_ptr" in value) {
     const handle = nextHandle++;
     objects.set(handle, value);
-    return { __handle: handle, kind: value.constructor.name };
+    return { __handle: handle };
   }
   return value;
 }

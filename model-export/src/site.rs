@@ -158,9 +158,14 @@ pub fn site(a: &SiteArgs) -> Result<()> {
     // whole list is known (and recorded) before the first file is written.
     let mut files: Vec<(String, Source)> = Vec::new();
     let mut precache: Vec<String> = Vec::new();
+    // The page's files carry no hash in their names: the service worker's cache is named after
+    // their contents and the list of everything it caches.
+    let mut cache_key = String::new();
     for file in list_files(&a.web)? {
         let rel = rel_url(&file, &a.web);
-        files.push((rel.clone(), Source::Bytes(read_capped(&file, BINARY_CAP)?)));
+        let bytes = read_capped(&file, BINARY_CAP)?;
+        cache_key.push_str(&format!("{rel} {}\n", sha256_hex(&bytes)));
+        files.push((rel.clone(), Source::Bytes(bytes)));
         // A visitor needs one of the two wasm modules: the service worker keeps the one the
         // page fetched instead of downloading both on the first visit.
         if !is_wasm_module(&rel) {
@@ -212,15 +217,8 @@ pub fn site(a: &SiteArgs) -> Result<()> {
     };
     files.push((format!("bundle/{MANIFEST_FILE}"), Source::Bytes(serde_json::to_vec_pretty(&manifest)?)));
     precache.push(format!("bundle/{MANIFEST_FILE}"));
-    // The modules' names carry no hash: the cache is named after every page file's contents.
-    let digests: String = files
-        .iter()
-        .filter_map(|(name, source)| match source {
-            Source::Bytes(bytes) => Some(format!("{name} {}\n", sha256_hex(bytes))),
-            Source::Original(_) => None,
-        })
-        .collect();
-    let version = sha256_hex(digests.as_bytes());
+    cache_key.push_str(&serde_json::to_string(&precache)?);
+    let version = sha256_hex(cache_key.as_bytes());
     files.push(("sw.js".into(), Source::Bytes(service_worker(&precache, &version[..16]).into_bytes())));
     // Large text and wasm files get brotli and gzip copies beside them (made again only when
     // the file changed), for hosts and `serve` to send to browsers that accept them.
@@ -284,9 +282,10 @@ fn is_wasm_module(rel: &str) -> bool {
     rel.strip_prefix("aurora-hash-web-").is_some_and(|rest| !rest.contains('/') && (rest.ends_with("_bg.wasm") || rest.ends_with(".js")))
 }
 
-/// The service worker: precaches every file of this build on the first visit and answers from
-/// the cache when the network is gone. Its cache name is derived from the file list, so a
-/// rebuild installs a new cache and drops the old one. The manifest is fetched network-first,
+/// The service worker: precaches every file of this build on the first visit (but the wasm
+/// modules, of which it keeps the one the page fetches) and answers from the cache when the
+/// network is gone. Its cache name is `version`, derived from the page's contents and the file
+/// list, so a rebuild that changes either installs a new cache and drops the old one. The manifest is fetched network-first,
 /// so a visitor online always sees the latest archive.
 fn service_worker(files: &[String], version: &str) -> String {
     let list = serde_json::to_string(files).expect("strings");
