@@ -8,9 +8,11 @@
 //!   augmentations.png   a contact sheet: training frames and augmented copies of them
 //!   checkpoint.json     {"epoch": K, "dir": "checkpoint-K"}: the latest complete checkpoint
 //!   checkpoint-K/       model.bpk (weights, burnpack f32), optim.bpk (optimiser state) and
-//!                       progress.json (best epoch so far, early-stopping count)
+//!                       progress.json (best epoch so far, early-stopping count); average.bpk
+//!                       (the moving average of the weights) when the recipe keeps one
 //!   best.json           {"epoch": K, "dir": "best-K"}: the model with the best validation score
-//!   best-K/             model.bpk: what `eval`, `export` and `site` use
+//!   best-K/             model.bpk: what `eval`, `export` and `site` use (the averaged weights
+//!                       when the recipe keeps an average)
 //!   pseudo.json         pseudo-labelled frames added to the training images, when used
 //!   eval/               report.json, pr.svg, topk.svg, confusion.svg, map_bits.svg
 //! ```
@@ -178,7 +180,9 @@ impl Run {
     /// Saves model, optimiser and progress for `epoch`, then points `checkpoint.json` at them
     /// and removes the previous checkpoint. With `best`, the model is also kept as the best one
     /// (`best.json` → `best-K/`), replacing the previous best.
-    pub fn save_checkpoint(&self, epoch: usize, model: &AuroraNet, optim: &ModuleOptimizer, progress: &Progress, best: bool) -> Result<()> {
+    /// `average`: the moving average of the weights, when the recipe keeps one; it is then
+    /// the model kept as the best (and saved beside the trained weights for resuming).
+    pub fn save_checkpoint(&self, epoch: usize, model: &AuroraNet, average: Option<&AuroraNet>, optim: &ModuleOptimizer, progress: &Progress, best: bool) -> Result<()> {
         let name = format!("checkpoint-{epoch}");
         let tmp = self.dir.join(format!(".{name}.tmp"));
         if tmp.exists() {
@@ -187,10 +191,18 @@ impl Run {
         std::fs::create_dir_all(&tmp)?;
         let weights = aurora_hash::export::weights_to_bytes(model, aurora_hash::export::WeightsDtype::F32)?;
         write_atomic(&tmp.join("model.bpk"), &weights)?;
+        let kept = match average {
+            Some(avg) => {
+                let bytes = aurora_hash::export::weights_to_bytes(avg, aurora_hash::export::WeightsDtype::F32)?;
+                write_atomic(&tmp.join("average.bpk"), &bytes)?;
+                bytes
+            }
+            None => weights,
+        };
         optim.save(tmp.join("optim.bpk")).map_err(|e| anyhow::anyhow!("cannot save optimiser state: {e:?}"))?;
         write_json(&tmp.join("progress.json"), progress)?;
         if best {
-            self.save_best(epoch, &weights)?;
+            self.save_best(epoch, &kept)?;
         }
         let dir = self.dir.join(&name);
         if dir.exists() {

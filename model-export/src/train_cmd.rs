@@ -132,6 +132,10 @@ pub struct TrainArgs {
     /// Stop after this many epochs without a better validation score (0: never).
     #[arg(long)]
     pub patience: Option<usize>,
+    /// Validate, keep and export a moving average of the weights over about this many epochs
+    /// instead of the last step's weights (0: off).
+    #[arg(long)]
+    pub average_epochs: Option<f32>,
     /// μ, weight of the cross-entropy loss.
     #[arg(long, default_value_t = 1.0)]
     pub mu: f32,
@@ -263,6 +267,7 @@ impl TrainArgs {
                 opt("label-smoothing", self.label_smoothing.map(|v| v.to_string())),
                 opt("grad-clip", self.grad_clip.map(|v| v.to_string())),
                 opt("patience", self.patience.map(|v| v.to_string())),
+                opt("average-epochs", self.average_epochs.map(|v| v.to_string())),
                 opt("balance", self.balance.map(|v| format!("{v:?}").to_lowercase())),
                 opt("augment", self.augment.map(|v| format!("{v:?}").to_lowercase())),
                 opt("optimizer", self.optimizer.map(|v| format!("{v:?}").to_lowercase())),
@@ -331,6 +336,9 @@ pub fn train_config(args: &TrainArgs) -> Result<TrainConfig> {
             AugmentArg::Mirror => Augment::mirror_only(),
             AugmentArg::None => Augment::none(),
         };
+    }
+    if let Some(h) = args.average_epochs {
+        t.average_epochs = (h != 0.0).then_some(h);
     }
     if let Some(p) = args.patience {
         t.patience = (p > 0).then_some(p);
@@ -457,7 +465,7 @@ impl Observer for Saver<'_> {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        self.run.save_checkpoint(r.epoch, &trainer.model, &trainer.optim, progress, improved)?;
+        self.run.save_checkpoint(r.epoch, &trainer.model, trainer.average.as_ref(), &trainer.optim, progress, improved)?;
         self.run.append_metrics(&EpochMetrics { record: r.clone(), device: self.device_name.clone() })?;
         let val = r.validation.as_ref().map_or(String::new(), |v| {
             format!(", validation balanced accuracy {:.3} (accuracy {:.3}, nll {:.3}){}", v.balanced_accuracy, v.accuracy, v.nll, if improved { " *" } else { "" })
@@ -550,6 +558,10 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             .optimizer()
             .load(dir.join("optim.bpk"))
             .map_err(|e| anyhow::anyhow!("{}: damaged optimiser state: {e:?}", dir.join("optim.bpk").display()))?;
+        let average = dir.join("average.bpk");
+        if config.train.average_epochs.is_some() && average.exists() {
+            trainer.average = Some(load_model(&config.model, &average, &trainer.inference_device)?);
+        }
         progress = run.progress(&ptr)?;
         eprintln!("resuming {} after epoch {}", run.dir.display(), ptr.epoch);
     }

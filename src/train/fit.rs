@@ -142,6 +142,7 @@ pub fn fit<O: Observer>(
             if !step.loss.total.is_finite() {
                 return Err(FitError::Diverged { epoch: epoch + 1, loss: step.loss.total });
             }
+            trainer.update_average(epoch * per_epoch + b, per_epoch);
             let w = batch.len() as f32;
             sums[0] += step.loss.total * w;
             sums[1] += step.loss.cross_entropy * w;

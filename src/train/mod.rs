@@ -1,11 +1,13 @@
 //! Training: the recipe ([`recipe`]), which images each step sees ([`sampler`]), the
 //! learning-rate schedule ([`schedule`]), one optimisation step ([`step`]), the epoch loop with
-//! validation, best checkpoint and early stopping ([`fit`]), and pseudo-labels for unlabelled
+//! validation, best checkpoint and early stopping ([`fit`]), the moving average of the weights
+//! that is validated and kept when the recipe asks for it ([`average`]), and pseudo-labels for unlabelled
 //! frames ([`pseudo`]).
 //!
 //! None of it reads files or prints: the native tool loads the images, and saves checkpoints
 //! and shows progress through [`fit::Observer`].
 
+pub mod average;
 pub mod fit;
 pub mod pseudo;
 pub mod recipe;

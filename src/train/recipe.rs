@@ -51,6 +51,10 @@ pub struct TrainConfig {
     /// Stop when the validation score has not improved for this many epochs.
     #[serde(default)]
     pub patience: Option<usize>,
+    /// Validate, keep and export a moving average of the weights over about this many epochs
+    /// (`average`) instead of the raw weights of the epoch's last step; none: the raw weights.
+    #[serde(default)]
+    pub average_epochs: Option<f32>,
     pub seed: u64,
     pub loss: LossConfig,
 }
@@ -74,6 +78,7 @@ impl TrainConfig {
             balance: Balance::Sampler,
             augment: Augment::all_sky(),
             patience: Some(15),
+            average_epochs: None,
             seed: 42,
             loss: LossConfig::for_bits(bits),
         }
@@ -94,6 +99,7 @@ impl TrainConfig {
             balance: Balance::None,
             augment: Augment::mirror_only(),
             patience: None,
+            average_epochs: None,
             seed: 42,
             loss: LossConfig::for_bits(bits),
         }
@@ -117,6 +123,9 @@ impl TrainConfig {
         }
         if self.grad_clip.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
             return Err(format!("gradient clipping must be a positive norm, got {:?}", self.grad_clip));
+        }
+        if self.average_epochs.is_some_and(|h| !(h > 0.0 && h.is_finite())) {
+            return Err(format!("the averaging horizon must be a positive number of epochs, got {:?}", self.average_epochs));
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
             return Err(format!("weight decay must be ≥ 0, got {}", self.weight_decay));

@@ -52,6 +52,9 @@ pub struct Trainer {
     pub device: Device,
     /// The same device without autodiff, for inference during training (validation).
     pub inference_device: Device,
+    /// The moving average of the weights ([`super::average`]), on `inference_device`, when the
+    /// recipe asks for one; it starts as a copy of the first step's weights.
+    pub average: Option<AuroraNet>,
     cross_entropy: CrossEntropyLoss,
 }
 
@@ -63,7 +66,7 @@ impl Trainer {
         device.seed(config.seed);
         let model = AuroraNet::new(&model_config, &device);
         let cross_entropy = Self::cross_entropy(&config, None, &device);
-        Self { model, optim: config.optimizer(), model_config, config, device, inference_device, cross_entropy }
+        Self { model, optim: config.optimizer(), model_config, config, device, inference_device, average: None, cross_entropy }
     }
 
     /// Sets the class weights of [`Balance::LossWeights`] from the training labels (other
@@ -104,9 +107,25 @@ impl Trainer {
         Step { loss, correct }
     }
 
-    /// The model for inference: same weights, no autodiff, dropout off; on
-    /// [`Trainer::inference_device`].
+    /// Folds the current weights into the moving average after global step `step` (0-based)
+    /// of a run with `per_epoch` steps an epoch; nothing when the recipe has no average.
+    pub fn update_average(&mut self, step: usize, per_epoch: usize) {
+        let Some(horizon) = self.config.average_epochs else {
+            return;
+        };
+        let current = self.model.valid();
+        self.average = Some(match self.average.take() {
+            None => current,
+            Some(avg) => super::average::update(avg, &current, super::average::decay(step, horizon as f64 * per_epoch as f64)),
+        });
+    }
+
+    /// The model for inference, validation and keeping: the moving average when there is one,
+    /// else the trained weights; no autodiff, dropout off; on [`Trainer::inference_device`].
     pub fn inference_model(&self) -> AuroraNet {
-        self.model.valid()
+        match &self.average {
+            Some(avg) => avg.clone(),
+            None => self.model.valid(),
+        }
     }
 }
