@@ -1,6 +1,6 @@
 //! The bad-input corpus: damaged and hostile images, odd file-system entries, and bundles with
 //! one field wrong at a time, all made here by code (nothing binary is committed), run through
-//! `query`, `index build`, `train --data` and `site`. Every case must end in a clean error
+//! `query`, `index build`, `index merge`, `index score`, `train --data` and `site`. Every case must end in a clean error
 //! that names the file, or in a sensible result: never a panic, never a hang. At the end the
 //! test prints the table of cases per command and outcome.
 
@@ -195,6 +195,38 @@ fn bad_input_corpus_never_panics_hangs_or_loses_the_good_files() {
     assert!(!strict.exists(), "a stopped build writes nothing");
     tally.add("index build --strict", "stopped at the first, nothing written");
 
+    // site: the same folder published as a site. The good images and the valid corpus are
+    // published (their originals copied into images/), every bad entry is named, and the site
+    // is complete.
+    let web = dir.join("web");
+    std::fs::create_dir_all(&web).unwrap();
+    std::fs::write(web.join("index.html"), "<!doctype html><title>page</title>").unwrap();
+    let site = dir.join("site");
+    let o = tool_within(
+        &["site", archive.to_str().unwrap(), "--run", run.to_str().unwrap(), "--out", site.to_str().unwrap(), "--web", web.to_str().unwrap(), "--device", "cpu"],
+        LIMIT * 2,
+    );
+    assert!(check(&o, "site", "site"), "site: {}", text(&o));
+    let out = text(&o);
+    for c in cases.iter().filter(|c| !c.valid) {
+        assert!(out.contains(&format!("skipped {}", bad.join(&c.name).display())), "site did not name {}: {out}", c.name);
+        assert!(!site.join("images/arc").join(&c.name).exists(), "site published the bad image {}", c.name);
+        tally.add("site", "bad image skipped, named");
+    }
+    for c in cases.iter().filter(|c| c.valid) {
+        assert_eq!(std::fs::read(site.join("images/arc").join(&c.name)).unwrap(), c.bytes, "{} not published as it was", c.name);
+        tally.add("site", "published");
+    }
+    for (path, _) in odd.iter().filter(|(_, k)| *k != "folder") {
+        assert!(out.contains(&format!("skipped {}", path.display())), "site did not name {}: {out}", path.display());
+        tally.add("site (file system)", "skipped, named");
+    }
+    assert!(out.contains(&format!("site {}: {} images", site.display(), good + valid)), "{out}");
+    let published: serde_json::Value = serde_json::from_slice(&std::fs::read(site.join("bundle/manifest.json")).unwrap()).unwrap();
+    for f in published["files"].as_array().unwrap() {
+        assert!(site.join("bundle").join(f["path"].as_str().unwrap()).is_file(), "{f}");
+    }
+
     // train --data: the same folder as a class-per-folder dataset.
     let o = tool_within(
         &["train", "--data", archive.to_str().unwrap(), "--run", dir.join("run2").to_str().unwrap(), "--epochs", "1", "--size", "64", "--width", "0.125", "--fc", "32", "--bits", "12", "--batch", "8", "--device", "cpu"],
@@ -219,7 +251,13 @@ fn bad_input_corpus_never_panics_hangs_or_loses_the_good_files() {
         assert!(!check(&o, &name, "query --index"));
         let o = tool_within(&["index", "merge", idx.to_str().unwrap(), p.to_str().unwrap(), "--out", dir.join("m.idx").to_str().unwrap()], LIMIT);
         assert!(!check(&o, &name, "index merge"));
-        tally.add("query --index / index merge", "damaged index refused, named");
+        assert!(!dir.join("m.idx").exists(), "a refused merge writes nothing");
+        let o = tool_within(&["index", "score", p.to_str().unwrap(), "--run", run.to_str().unwrap()], LIMIT);
+        assert!(!check(&o, &name, "index score"));
+        let o = tool_within(&["index", "build", archive.join("radial").to_str().unwrap(), "--bundle", b, "--out", p.to_str().unwrap(), "--device", "cpu"], LIMIT);
+        assert!(!check(&o, &name, "index build onto it"));
+        assert_eq!(std::fs::read(&p).unwrap(), bytes[..cut], "a damaged index is left as it was");
+        tally.add("query / merge / score / build onto a damaged index", "refused, named, left as it was");
     }
     // An index made for other classes is refused, not shown with wrong names.
     let other = aurora_hash::index::CodeIndex::random(20, 12, vec!["cat".into(), "dog".into(), "arc".into(), "radial".into(), "x".into()], 1);
