@@ -213,6 +213,11 @@ pub struct IndexArgs {
     /// rest, and say how many were skipped).
     #[arg(long)]
     pub strict: bool,
+    /// Replace a file at `--out` that is not an index, or write thumbnails into a `thumbs/`
+    /// folder that holds other files (files of the same names are replaced; nothing else is
+    /// touched).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Longest side of a thumbnail: sharp on a phone's results grid (YRS frames: ~3.3 KB each).
@@ -306,7 +311,25 @@ pub fn index(cmd: &IndexCommand) -> Result<()> {
     }
 }
 
+/// A thumbnail folder holds only names [`thumb_path`] gives (and the temporary files of a
+/// killed build): any other file in it is the user's.
+fn only_thumbs(dir: &Path) -> bool {
+    let ours = |name: &str| {
+        let name = name.strip_prefix('.').and_then(|n| n.split_once(".tmp-").map(|(f, _)| f)).unwrap_or(name);
+        name.strip_suffix(".jpg").is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    std::fs::read_dir(dir).is_ok_and(|entries| entries.flatten().all(|e| e.file_type().is_ok_and(|t| t.is_file()) && ours(&e.file_name().to_string_lossy())))
+}
+
 fn build(a: &IndexArgs) -> Result<()> {
+    // Checked before the model is loaded: nothing of the user's is replaced, and a refusal
+    // comes at once.
+    refuse_foreign_index(&a.out, a.force)?;
+    let thumbs_dir = a.out.parent().unwrap_or(Path::new("."));
+    if a.thumbs {
+        let folder = thumbs_dir.join(thumb_path("x")).parent().map(Path::to_path_buf).unwrap_or_default();
+        crate::out_folder::check_folder(&folder, "thumbnail folder", only_thumbs)?;
+    }
     let bundle = load_bundle(&a.bundle, a.device)?;
     let bits = bundle.config.model.bits;
     let mut index = if a.out.exists() && !stale_in_bundle(&a.out)? {
@@ -322,7 +345,6 @@ fn build(a: &IndexArgs) -> Result<()> {
     let todo: Vec<&PathBuf> = files.iter().filter(|p| !index.contains(&id_of(p))).collect();
     eprintln!("{} images, {} already indexed, {} to encode on {}", files.len(), files.len() - todo.len(), todo.len(), bundle.device_name);
     let bar = progress::bar(todo.len() as u64, "indexing");
-    let thumbs_dir = a.out.parent().unwrap_or(Path::new("."));
     let classes = &bundle.config.classes;
     for batch in todo.chunks(a.batch.max(1)) {
         let mut pixels = Vec::new();

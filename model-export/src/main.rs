@@ -184,6 +184,7 @@ fn demo(a: &DemoArgs) -> Result<()> {
         device: a.device,
         thumbs: true,
         strict: false,
+        force: false,
     }))?;
     let Some(web) = &a.web else {
         println!("bundle and index in {}; the page itself is built by `trunk build --release` (scripts/demo.sh does all of it)", bundle.display());

@@ -136,6 +136,30 @@ pub struct Run {
     pub dir: PathBuf,
 }
 
+/// A new run is started only in a folder that is missing, empty, or holds no more than what a
+/// start killed before `run.json` was written leaves (`split.json`, temporary files): a run
+/// writes checkpoints, reports and plots there, and the folder's other files are the user's.
+fn refuse_foreign_run_folder(dir: &Path) -> Result<()> {
+    let Ok(meta) = std::fs::symlink_metadata(dir) else { return Ok(()) };
+    if !meta.is_dir() {
+        bail!("{}: exists and is not a folder", dir.display());
+    }
+    let ours = |n: &str| n == "split.json" || n.strip_prefix('.').is_some_and(|r| r.contains(".tmp-") && (r.starts_with("split.json") || r.starts_with("run.json")));
+    let mut foreign: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !ours(n))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    foreign.sort();
+    let more = if foreign.len() > 5 { format!(" and {} more", foreign.len() - 5) } else { String::new() };
+    let shown: Vec<String> = foreign.iter().take(5).map(|n| format!("`{}`", crate::out_folder::printable(n))).collect();
+    bail!("{} is not empty and holds no run (it holds {}{more}): choose a new or empty folder for --run", dir.display(), shown.join(", "))
+}
+
 impl Run {
     pub fn at(dir: &Path) -> Self {
         Self { dir: dir.to_path_buf() }
@@ -145,6 +169,7 @@ impl Run {
         if dir.join("run.json").exists() {
             bail!("{} already holds a run: use --resume to continue it, or choose another --run", dir.display());
         }
+        refuse_foreign_run_folder(dir)?;
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let run = Self::at(dir);
         write_json(&dir.join("split.json"), split)?;

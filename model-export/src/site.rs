@@ -134,6 +134,7 @@ pub fn site(a: &SiteArgs) -> Result<()> {
                 device: a.device,
                 thumbs: true,
                 strict: a.strict,
+                force: a.force,
             }))?;
             // The cached index also holds images removed from the folder since the last build:
             // they leave the site (and their published copies are removed with it).

@@ -418,3 +418,64 @@ fn bundle_that_disagrees_with_itself_is_refused_by_name() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn export_generate_index_and_train_never_overwrite_user_files() {
+    let dir = tmp("out-safety");
+    let mine = |p: &Path| {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b"the user's").unwrap();
+    };
+    let kept = |p: &Path| assert_eq!(std::fs::read(p).unwrap(), b"the user's", "{} was changed", p.display());
+    // A run is not started in a folder of the user's.
+    let notes = dir.join("folder/notes.txt");
+    mine(&notes);
+    fails_with(&train(&dir.join("folder"), "synthetic:4", &["--epochs", "1"]), "holds no run");
+    kept(&notes);
+    assert!(!dir.join("folder/run.json").exists());
+    let run = dir.join("run");
+    assert!(train(&run, "synthetic:4", &["--epochs", "1"]).status.success());
+    let r = run.to_str().unwrap();
+    // export and generate: refused in a folder of the user's; with --force they write beside
+    // the user's file and leave it.
+    let folder = dir.join("folder");
+    let f = folder.to_str().unwrap();
+    fails_with(&tool(&["export", "--run", r, "--out", f]), "notes.txt");
+    fails_with(&tool(&["generate", "--out", f, "--per-class", "1", "--size", "64"]), "notes.txt");
+    assert!(!folder.join("model.bpk").exists());
+    let o = tool(&["export", "--run", r, "--out", f, "--force"]);
+    assert!(o.status.success(), "{}", text(&o));
+    kept(&notes);
+    // index build: a file at --out that is not an index, and a thumbs/ folder holding a file of
+    // the user's, are refused before anything is written.
+    let images = dir.join("images/arc");
+    std::fs::create_dir_all(&images).unwrap();
+    for i in 0..3 {
+        aurora_hash::data::synthetic::frame(3, i * 4, 64).save(images.join(format!("f{i}.png"))).unwrap();
+    }
+    let imgs = dir.join("images");
+    let essay = dir.join("essay.idx");
+    mine(&essay);
+    let build = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["index", "build", imgs.to_str().unwrap(), "--bundle", f, "--out", out.to_str().unwrap(), "--device", "cpu"];
+        args.extend(extra);
+        tool(&args)
+    };
+    fails_with(&build(&essay, &[]), "is not an index this tool wrote");
+    kept(&essay);
+    let photo = dir.join("thumbs/holiday.jpg");
+    mine(&photo);
+    fails_with(&build(&dir.join("new.idx"), &["--thumbs"]), "holiday.jpg");
+    kept(&photo);
+    assert!(!dir.join("new.idx").exists());
+    // Into the bundle folder itself: the index and its thumbnails are written, and written
+    // again over themselves.
+    let idx = folder.join("archive.idx");
+    for _ in 0..2 {
+        let o = build(&idx, &["--thumbs"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    assert_eq!(std::fs::read_dir(folder.join("thumbs")).unwrap().count(), 3);
+    kept(&notes);
+    let _ = std::fs::remove_dir_all(dir);
+}

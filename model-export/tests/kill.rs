@@ -1,7 +1,8 @@
 //! Killed at any moment: `export`, `index build` and `site` are stopped with SIGKILL at
 //! several points of their work. What existed before must be intact (byte for byte, or a
 //! complete newer version), nothing half-written may be taken for a file, and a rerun must
-//! complete. (`train` is covered by `resume_after_a_kill_loses_nothing` in cli.rs.)
+//! complete; a killed `train` resumes to the end (`train --resume`), or starts again when it
+//! was killed before it wrote its run.
 #![cfg(unix)]
 
 use std::collections::BTreeMap;
@@ -191,5 +192,41 @@ fn export_index_and_site_survive_sigkill() {
     summary.push(format!("site: killed {killed} times mid-run"));
     assert_eq!(std::fs::read(site.join("user-readme.txt")).unwrap(), b"mine too");
     println!("{}", summary.join("\n"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn refs(a: &[String]) -> Vec<&str> {
+    a.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn train_survives_sigkill() {
+    let dir = tmp("kill-train");
+    let args = |run: &Path| -> Vec<String> {
+        let mut a: Vec<String> = ["train", "--data", "synthetic:6", "--epochs", "3", "--run", run.to_str().unwrap()].map(String::from).to_vec();
+        a.extend(TINY.map(String::from));
+        a
+    };
+    let full = duration_of(&refs(&args(&dir.join("whole"))));
+    let (mut killed, mut resumed) = (0, 0);
+    for k in 1..=5u32 {
+        let run = dir.join(format!("r{k}"));
+        if kill_after(&refs(&args(&run)), full * k / 6) {
+            killed += 1;
+        }
+        let r = run.to_str().unwrap();
+        let started = run.join("run.json").exists();
+        resumed += started as usize;
+        let o = if started { tool(&["train", "--resume", "--run", r, "--device", "cpu"]) } else { tool(&refs(&args(&run))) };
+        assert!(o.status.success(), "after a kill at {:?}: {}", full * k / 6, text(&o));
+        let pointer: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("checkpoint.json")).unwrap()).unwrap();
+        assert_eq!(pointer["epoch"].as_u64(), Some(3), "{pointer}");
+        // The weights it ends with load: the bundle exports.
+        let o = tool(&["export", "--run", r, "--out", dir.join(format!("b{k}")).to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    println!("train: killed {killed} times mid-run ({full:?} uninterrupted), {resumed} resumed with --resume, the rest started again; every run ended at epoch 3");
+    assert!(killed >= 3, "only {killed} of 5 kills landed while training ran");
+    assert!(resumed >= 2, "only {resumed} kills landed after the run was written: the kill points miss the training");
     let _ = std::fs::remove_dir_all(dir);
 }
