@@ -272,6 +272,43 @@ impl OodModel {
     }
 }
 
+/// Out-of-fold scores of the training frames, for a threshold when a run has no validation
+/// frames: each fold's frames are scored by statistics fitted on the other folds only, so a
+/// frame is never scored by statistics it helped fit (scored by the statistics fitted on all of
+/// them, the training frames would look closer than any new frame does, and a threshold on
+/// them would flag new nights wholesale). The folds should be whole time blocks, for the same
+/// reason the validation frames are. A class absent from a fold's complement is left out of
+/// that fit rather than given a mean it does not have. Returns one score per feature row,
+/// in row order; rows in no fold score NaN.
+#[allow(clippy::too_many_arguments)]
+pub fn cross_fitted_scores(layer: Layer, features: &[f32], groups: &[usize], labels: &[usize], classes: usize, k: usize, seed: u64, folds: &[Vec<usize>]) -> Vec<f32> {
+    let dim: usize = groups.iter().sum();
+    let mut out = vec![f32::NAN; labels.len()];
+    for fold in folds {
+        let held: std::collections::HashSet<usize> = fold.iter().copied().collect();
+        let rest: Vec<usize> = (0..labels.len()).filter(|i| !held.contains(i)).collect();
+        if rest.is_empty() || fold.is_empty() {
+            continue;
+        }
+        // The classes present in the complement, renumbered 0.. .
+        let mut index = vec![usize::MAX; classes];
+        let mut next = 0;
+        for &i in &rest {
+            if index[labels[i]] == usize::MAX {
+                index[labels[i]] = next;
+                next += 1;
+            }
+        }
+        let rest_features: Vec<f32> = rest.iter().flat_map(|&i| features[i * dim..(i + 1) * dim].iter().copied()).collect();
+        let rest_labels: Vec<usize> = rest.iter().map(|&i| index[labels[i]]).collect();
+        let m = OodModel::fit(layer, &rest_features, groups, &rest_labels, next, k, seed);
+        for &i in fold {
+            out[i] = m.score(&features[i * dim..(i + 1) * dim]);
+        }
+    }
+    out
+}
+
 /// `f32` fields that may be +∞: JSON has no infinity (serde_json writes `null`, which would not
 /// read back), so +∞ is written as `null` and `null` read as +∞.
 pub mod infinite_as_null {
@@ -452,6 +489,37 @@ mod tests {
         };
         let (seen, new) = (median(m.scores(&train)), median(m.scores(&sample(50, &mut rng))));
         assert!(new.is_finite() && new < 1e4 * seen.max(1.0), "training median {seen}, new frames' median {new}");
+    }
+
+    #[test]
+    fn cross_fitted_threshold_flags_new_in_domain_frames_at_about_its_share() {
+        // Few frames for many values: scored by statistics fitted on themselves, the training
+        // frames look closer than new ones, so a threshold on them flags new frames wholesale;
+        // out-of-fold scores stand in for frames the statistics have not seen.
+        let mut rng = Rng::new(11);
+        let dim = 40;
+        let (n, blocks) = (240, 12);
+        let frame = |c: usize, rng: &mut Rng| -> Vec<f32> { (0..dim).map(|d| rng.normal() + if d == c { 3.0 } else { 0.0 }).collect() };
+        let labels: Vec<usize> = (0..n).map(|i| (i / 20) % 3).collect();
+        let train: Vec<f32> = labels.iter().flat_map(|&c| frame(c, &mut rng)).collect();
+        let fresh: Vec<f32> = (0..3000).flat_map(|i| frame(i % 3, &mut rng)).collect();
+        let folds: Vec<Vec<usize>> = (0..4).map(|f| (0..n).filter(|i| (i / (n / blocks)) % 4 == f).collect()).collect();
+        let mut m = OodModel::fit(Layer::Fc7, &train, &[dim], &labels, 3, 16, 1);
+        let share = |m: &OodModel| m.scores(&fresh).iter().filter(|&&s| m.is_out(s)).count() as f32 / 3000.0;
+        m.set_threshold(&m.scores(&train), 0.05);
+        let in_sample = share(&m);
+        let oof = cross_fitted_scores(Layer::Fc7, &train, &[dim], &labels, 3, 16, 1, &folds);
+        assert!(oof.iter().all(|s| s.is_finite()));
+        m.set_threshold(&oof, 0.05);
+        let crossed = share(&m);
+        assert!((0.01..0.12).contains(&crossed), "cross-fitted threshold flags {crossed} of new in-domain frames");
+        assert!(in_sample > 2.0 * crossed, "in-sample threshold flags {in_sample}, cross-fitted {crossed}");
+        // A class missing from a fold's complement is left out of that fit, not scored against
+        // a mean at the origin.
+        let lone: Vec<usize> = labels.iter().enumerate().map(|(i, &c)| if i < 20 { 3 } else { c }).collect();
+        let folds = vec![(0..20).collect::<Vec<_>>(), (20..n).collect()];
+        let s = cross_fitted_scores(Layer::Fc7, &train, &[dim], &lone, 4, 16, 1, &folds);
+        assert!(s.iter().all(|v| v.is_finite()));
     }
 
     #[test]

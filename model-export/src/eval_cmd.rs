@@ -71,6 +71,9 @@ pub struct CalibrationReport {
     pub temperature: f32,
     pub before: Reliability,
     pub after: Reliability,
+    /// The frames the temperature was fitted on, in words.
+    #[serde(default)]
+    pub fitted_on: String,
 }
 
 /// One query's outcome, for paired comparisons between runs (`aurora-hash compare`).
@@ -275,6 +278,7 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
         temperature: cal.temperature,
         before: calibrate::reliability(&q.probs, &q_labels, num_classes, ECE_BINS),
         after: calibrate::reliability(&calibrate::apply(&q.probs, num_classes, cal.temperature), &q_labels, num_classes, ECE_BINS),
+        fitted_on: cal.fitted_on.clone(),
     };
     // Out of domain: the shipped statistics, and the candidates measured on --ood sets.
     let (train_labels, train_layers) = if saved.database.is_none() {
@@ -376,10 +380,12 @@ pub fn print_summary(r: &EvalReport, dir: &Path) {
         println!("class-code baseline MAP {} (network − baseline {})", c.map.display(), c.network_minus_baseline.display());
     }
     if let Some(c) = &r.calibration {
-        println!("calibration (test, {ECE_BINS} bins): ECE {:.4} raw → {:.4} at T = {:.2} (fitted on validation)", c.before.ece, c.after.ece, c.temperature);
+        let on = if c.fitted_on.is_empty() { "validation" } else { c.fitted_on.as_str() };
+        println!("calibration (test, {ECE_BINS} bins): ECE {:.4} raw → {:.4} at T = {:.2} (fitted on {on})", c.before.ece, c.after.ece, c.temperature);
     }
     if let Some(o) = &r.ood {
-        println!("out of domain: {} (threshold {:.1}: {:.1}% of the test frames flagged)", o.shipped, o.threshold, o.test_flagged * 100.0);
+        let from = if o.threshold_from.is_empty() { String::new() } else { format!(", set with {}", o.threshold_from) };
+        println!("out of domain: {} (threshold {:.1}{from}: {:.1}% of the test frames flagged)", o.shipped, o.threshold, o.test_flagged * 100.0);
         if let Some(first) = o.rows.first() {
             println!("  AUROC against the test frames ({}):", first.auroc.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(" | "));
         }

@@ -5,6 +5,7 @@
 mod baselines_cmd;
 mod bench;
 mod bundle_cmd;
+mod calibrate_cmd;
 mod compare_cmd;
 mod dataset;
 mod device;
@@ -55,6 +56,9 @@ enum Command {
     Baselines(baselines_cmd::BaselinesArgs),
     /// Paired comparison of two evaluated runs on the same test images (B − A, with intervals).
     Compare(compare_cmd::CompareArgs),
+    /// Fit the calibration of a run trained without validation blocks from runs trained on
+    /// folds of its training part (cross-fitting).
+    Calibrate(calibrate_cmd::CalibrateArgs),
     /// Train and evaluate the same settings over block-wise folds and/or seeds: mean ± sd.
     Repeat(repeat_cmd::RepeatArgs),
     /// Write the bundle the browser loads: f16 weights, configuration, manifest with checksums.
@@ -124,6 +128,7 @@ fn dispatch(command: Command) -> Result<()> {
         }
         Command::Bench(a) => bench::bench(&a),
         Command::Compare(a) => compare_cmd::compare(&a),
+        Command::Calibrate(a) => calibrate_cmd::calibrate(&a),
         Command::Repeat(a) => repeat_cmd::repeat(&a),
         Command::Baselines(a) => baselines_cmd::baselines(&a),
         Command::Export(a) => bundle_cmd::export(&a),

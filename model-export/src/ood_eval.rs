@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 use crate::dataset::read_image;
-use crate::posttrain::{OOD_DIRECTIONS, OOD_LAYER, fit_ood};
+use crate::posttrain::{OOD_DIRECTIONS, OOD_LAYER, OodFile, ThresholdFrom, fit_ood};
 use crate::progress;
 use crate::run::RunConfig;
 use aurora_hash::model::AuroraNet;
@@ -38,6 +38,9 @@ pub struct OodReport {
     pub shipped: String,
     #[serde(with = "aurora_hash::ood::infinite_as_null")]
     pub threshold: f32,
+    /// What the threshold was set on, in words.
+    #[serde(default)]
+    pub threshold_from: String,
     /// Share of the in-domain test frames flagged (the validation share is 5 % by construction).
     pub test_flagged: f64,
     pub rows: Vec<OodRow>,
@@ -67,7 +70,7 @@ pub fn evaluate(
     model: &AuroraNet,
     config: &RunConfig,
     device: &Device,
-    shipped: &OodModel,
+    shipped_file: &OodFile,
     train: (&Layers, &[usize]),
     validation: &Layers,
     test: (&Layers, &[f32]),
@@ -75,9 +78,10 @@ pub fn evaluate(
     limit: usize,
 ) -> Result<OodReport> {
     let classes = config.classes.len();
+    let shipped = &shipped_file.model;
     // The candidates cost a PCA of each layer (fc7 is 1024–4096 wide): only when measured.
     let layers: &[Layer] = if dirs.is_empty() { &[] } else { &Layer::ALL };
-    let candidates: Vec<OodModel> = layers.iter().map(|&l| fit_ood(l, OOD_DIRECTIONS, config, train, Some(validation))).collect();
+    let candidates: Vec<OodModel> = layers.iter().map(|&l| fit_ood(l, OOD_DIRECTIONS, config, train, ThresholdFrom::Nothing).0).collect();
     let test_scores: Vec<Vec<f32>> = candidates.iter().map(|m| m.scores(test.0.get(m.layer))).collect();
     let validation_scores: Vec<Vec<f32>> = candidates.iter().map(|m| m.scores(validation.get(m.layer))).collect();
     let test_msp = msp(test.1, classes);
@@ -106,13 +110,15 @@ pub fn evaluate(
         };
         let mut aurocs = against(&test_scores);
         aurocs.push(("1 − max softmax".into(), auroc(&test_msp, &msp(&probs, classes))));
-        let auroc_validation = against(&validation_scores);
+        // Without validation frames there is nothing to choose the layer by.
+        let auroc_validation = if validation_scores.iter().all(|v| v.is_empty()) { Vec::new() } else { against(&validation_scores) };
         let flagged = shipped.scores(layers.get(shipped.layer)).iter().filter(|&&s| shipped.is_out(s)).count() as f64 / files.len() as f64;
         rows.push(OodRow { set: dir.display().to_string(), images: files.len(), auroc: aurocs, auroc_validation, flagged });
     }
     Ok(OodReport {
         shipped: format!("Mahalanobis, {}, {} directions", OOD_LAYER.name(), shipped.k),
         threshold: shipped.threshold,
+        threshold_from: shipped_file.threshold_from.clone(),
         test_flagged: shipped_test.iter().filter(|&&s| shipped.is_out(s)).count() as f64 / shipped_test.len().max(1) as f64,
         rows,
     })

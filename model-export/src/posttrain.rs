@@ -32,6 +32,9 @@ pub struct Calibration {
     pub validation_nll_after: f64,
     pub validation_ece_before: f64,
     pub validation_ece_after: f64,
+    /// The frames the temperature was fitted on, in words (empty in files written before it).
+    #[serde(default)]
+    pub fitted_on: String,
 }
 
 /// The run's calibration for its chosen checkpoint (`epoch`): read, or fitted on the
@@ -54,6 +57,7 @@ pub fn calibration(run: &Run, config: &RunConfig, epoch: usize, probs: &[f32], t
         validation_nll_after: mean_nll(&after, truth, classes),
         validation_ece_before: reliability(probs, truth, classes, ECE_BINS).ece,
         validation_ece_after: reliability(&after, truth, classes, ECE_BINS).ece,
+        fitted_on: if truth.is_empty() { "none (no validation frames)".into() } else { format!("the {} validation frames", truth.len()) },
     };
     write_json(&path, &c)?;
     Ok(c)
@@ -61,14 +65,14 @@ pub fn calibration(run: &Run, config: &RunConfig, epoch: usize, probs: &[f32], t
 
 /// What a finished run fits from its chosen checkpoint: the calibration and the out-of-domain
 /// statistics, from one pass over the validation images and one over the training images.
-pub fn after_training(run: &Run, config: &RunConfig, listing: &Listing, saved: &SavedSplit, device: &Device) -> Result<(Calibration, OodModel)> {
+pub fn after_training(run: &Run, config: &RunConfig, listing: &Listing, saved: &SavedSplit, device: &Device) -> Result<(Calibration, OodFile)> {
     let (model, ptr) = run.load_chosen_model(&config.model, device)?;
     let val = resolve_ids(listing, &saved.validation)?;
     let truth: Vec<usize> = val.iter().map(|&i| listing.samples[i].label.unwrap_or(0)).collect();
     let (val_encoded, val_layers) = layers_of(&model, config, listing, &val, device, "validation")?;
     let c = calibration(run, config, ptr.epoch, &val_encoded.probs, &truth)?;
     let m = match cached_ood(run, config)? {
-        Some(m) => m,
+        Some(f) => f,
         None => {
             let train = resolve_ids(listing, &saved.train)?;
             let (_, train_layers) = layers_of(&model, config, listing, &train, device, "training")?;
@@ -90,8 +94,13 @@ pub const OOD_VALIDATION_REJECT: f32 = 0.05;
 
 /// Bumped whenever the way statistics are fitted changes, so that a run's cached `ood.json`
 /// from an older fit is refitted rather than shipped (2: per-value scaling of the conv blocks;
-/// 3: its floor taken per block; 4: a floor on the residual's variance).
-pub const OOD_FIT_VERSION: u32 = 4;
+/// 3: its floor taken per block; 4: a floor on the residual's variance; 5: runs without
+/// validation frames get a cross-fitted threshold instead of none).
+pub const OOD_FIT_VERSION: u32 = 5;
+
+/// Block-wise folds of the training part whose out-of-fold scores set the threshold of a run
+/// without validation frames.
+pub const OOD_CROSS_FIT_FOLDS: usize = 5;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct OodFile {
@@ -100,6 +109,9 @@ pub struct OodFile {
     #[serde(default)]
     pub version: u32,
     pub model: OodModel,
+    /// Which frames the threshold was set on, in words (empty in files before version 5).
+    #[serde(default)]
+    pub threshold_from: String,
 }
 
 /// Activations of the samples at `which` through `model`, in batches, with a progress bar.
@@ -115,42 +127,77 @@ pub fn layers_of(model: &AuroraNet, config: &RunConfig, listing: &Listing, which
     Ok((enc, layers))
 }
 
-/// Fits out-of-domain statistics of `layer` on the training images and its threshold on the
-/// validation images (all of the model's classes must occur in training).
-pub fn fit_ood(
-    layer: Layer,
-    directions: usize,
-    config: &RunConfig,
-    train: (&Layers, &[usize]),
-    validation: Option<&Layers>,
-) -> OodModel {
-    let mut m = OodModel::fit(layer, train.0.get(layer), &Layers::groups(&config.model, layer), train.1, config.classes.len(), directions, config.train.seed);
-    if let Some(v) = validation {
-        let scores = m.scores(v.get(layer));
-        m.set_threshold(&scores, OOD_VALIDATION_REJECT);
-    }
-    m
+/// Where the threshold of fitted statistics comes from.
+pub enum ThresholdFrom<'a> {
+    /// The validation images' scores.
+    Validation(&'a Layers),
+    /// Out-of-fold scores of the training images over these folds (positions into the
+    /// training rows), for runs without validation images.
+    CrossFitted(&'a [Vec<usize>]),
+    /// None: the threshold stays +∞ (only the AUROC is wanted).
+    Nothing,
+}
+
+/// Fits out-of-domain statistics of `layer` on the training images and sets its threshold
+/// (all of the model's classes must occur in training). Returns them and, in words, what the
+/// threshold was set on.
+pub fn fit_ood(layer: Layer, directions: usize, config: &RunConfig, train: (&Layers, &[usize]), threshold: ThresholdFrom) -> (OodModel, String) {
+    let groups = Layers::groups(&config.model, layer);
+    let (classes, seed) = (config.classes.len(), config.train.seed);
+    let mut m = OodModel::fit(layer, train.0.get(layer), &groups, train.1, classes, directions, seed);
+    let share = OOD_VALIDATION_REJECT * 100.0;
+    let from = match threshold {
+        ThresholdFrom::Validation(v) if !train.1.is_empty() && v.get(layer).len() >= m.dim => {
+            let scores = m.scores(v.get(layer));
+            m.set_threshold(&scores, OOD_VALIDATION_REJECT);
+            format!("{share:.0}% of the {} validation frames above it", scores.len())
+        }
+        ThresholdFrom::CrossFitted(folds) if folds.len() >= 2 => {
+            let scores = aurora_hash::ood::cross_fitted_scores(layer, train.0.get(layer), &groups, train.1, classes, m.k, seed, folds);
+            let scores: Vec<f32> = scores.into_iter().filter(|s| s.is_finite()).collect();
+            m.set_threshold(&scores, OOD_VALIDATION_REJECT);
+            format!("{share:.0}% of the {} training frames' out-of-fold scores above it ({} folds by time block; no validation frames)", scores.len(), folds.len())
+        }
+        _ => "none (no validation frames)".to_string(),
+    };
+    (m, from)
+}
+
+/// Block-wise folds of the run's training images (positions into `saved.train`) for
+/// [`ThresholdFrom::CrossFitted`].
+pub fn training_folds(config: &RunConfig, listing: &Listing, saved: &SavedSplit) -> Result<Vec<Vec<usize>>> {
+    let ids = resolve_ids(listing, &saved.train)?;
+    let subset: Vec<_> = ids.iter().map(|&i| listing.samples[i].clone()).collect();
+    Ok(aurora_hash::data::protocol::k_folds(&subset, OOD_CROSS_FIT_FOLDS, config.block_seconds, config.train.seed))
 }
 
 /// `ood.json` when it belongs to the chosen checkpoint and the current settings.
-fn cached_ood(run: &Run, config: &RunConfig) -> Result<Option<OodModel>> {
+fn cached_ood(run: &Run, config: &RunConfig) -> Result<Option<OodFile>> {
     let epoch = run.best()?.or(run.latest()?).map(|p| p.epoch);
     Ok(read_json::<OodFile>(&run.dir.join(OOD_FILE)).ok().filter(|f| {
         Some(f.epoch) == epoch && f.version == OOD_FIT_VERSION && f.model.layer == OOD_LAYER && f.model.k == OOD_DIRECTIONS.min(Layers::width(&config.model, OOD_LAYER))
-    }).map(|f| f.model))
+    }))
 }
 
 /// As [`ood`], from the training and validation images' activations already computed.
-pub fn ood_from_layers(run: &Run, config: &RunConfig, listing: &Listing, saved: &SavedSplit, train: &Layers, validation: &Layers) -> Result<OodModel> {
-    if let Some(m) = cached_ood(run, config)? {
-        return Ok(m);
+pub fn ood_from_layers(run: &Run, config: &RunConfig, listing: &Listing, saved: &SavedSplit, train: &Layers, validation: &Layers) -> Result<OodFile> {
+    if let Some(f) = cached_ood(run, config)? {
+        return Ok(f);
     }
     let epoch = run.best()?.or(run.latest()?).map_or(0, |p| p.epoch);
     let ids = resolve_ids(listing, &saved.train)?;
     let labels: Vec<usize> = ids.iter().map(|&i| listing.samples[i].label.unwrap_or(0)).collect();
-    let m = fit_ood(OOD_LAYER, OOD_DIRECTIONS, config, (train, &labels), (!saved.validation.is_empty()).then_some(validation));
-    write_json(&run.dir.join(OOD_FILE), &OodFile { epoch, version: OOD_FIT_VERSION, model: m.clone() })?;
-    Ok(m)
+    let folds;
+    let threshold = if saved.validation.is_empty() {
+        folds = training_folds(config, listing, saved)?;
+        ThresholdFrom::CrossFitted(&folds)
+    } else {
+        ThresholdFrom::Validation(validation)
+    };
+    let (m, threshold_from) = fit_ood(OOD_LAYER, OOD_DIRECTIONS, config, (train, &labels), threshold);
+    let file = OodFile { epoch, version: OOD_FIT_VERSION, model: m, threshold_from };
+    write_json(&run.dir.join(OOD_FILE), &file)?;
+    Ok(file)
 }
 
 /// What the bundle of this run says about its confidence: the saved temperature and
@@ -159,16 +206,19 @@ pub fn ood_from_layers(run: &Run, config: &RunConfig, listing: &Listing, saved: 
 pub fn confidence(run: &Run, config: &RunConfig) -> Result<aurora_hash::answer::Confidence> {
     let epoch = run.best()?.or(run.latest()?).map(|p| p.epoch);
     let temperature = match read_json::<Calibration>(&run.dir.join(CALIBRATION_FILE)) {
-        Ok(c) if Some(c.epoch) == epoch => c.temperature,
+        Ok(c) if Some(c.epoch) == epoch && c.validation_images > 0 => c.temperature,
         _ => {
-            eprintln!("note: {} has no calibration for its chosen checkpoint (it needs validation blocks; `aurora-hash eval` fits it): the bundle shows the raw softmax", run.dir.display());
+            eprintln!(
+                "note: {} has no calibration for its chosen checkpoint (fitted on validation blocks by `train` or `eval`; for a run without them, from fold runs by `aurora-hash calibrate`): the bundle shows the raw softmax",
+                run.dir.display()
+            );
             1.0
         }
     };
-    // Statistics without a threshold (a run without validation frames) give no verdict.
-    let ood = cached_ood(run, config)?.filter(|m| m.threshold.is_finite());
+    // Statistics without a threshold give no verdict.
+    let ood = cached_ood(run, config)?.map(|f| f.model).filter(|m| m.threshold.is_finite());
     if ood.is_none() {
-        eprintln!("note: {} has no out-of-domain statistics with a threshold for its chosen checkpoint (`aurora-hash eval` fits them; the threshold needs validation frames): the bundle gives no out-of-domain verdict", run.dir.display());
+        eprintln!("note: {} has no out-of-domain statistics with a threshold for its chosen checkpoint (`aurora-hash eval` fits them): the bundle gives no out-of-domain verdict", run.dir.display());
     }
     Ok(aurora_hash::answer::Confidence { temperature, ood })
 }

@@ -588,19 +588,17 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if let (true, Some(epoch), Some(v)) = (progress.finished(epochs), progress.best_epoch, &progress.best) {
         eprintln!("best validation: epoch {epoch}, balanced accuracy {:.3}, accuracy {:.3}", v.balanced_accuracy, v.accuracy);
     }
-    if progress.finished(epochs) && !val_labels.is_empty() {
-        let (c, m) = crate::posttrain::after_training(&run, &config, &listing, &saved, &device)?;
-        eprintln!(
-            "calibration: T = {:.2} (validation NLL {:.3} → {:.3}, ECE {:.3} → {:.3})",
-            c.temperature, c.validation_nll_before, c.validation_nll_after, c.validation_ece_before, c.validation_ece_after
-        );
-        eprintln!(
-            "out-of-domain statistics: {} features, {} directions, threshold {:.1} ({:.0}% of validation frames above it)",
-            m.layer.name(),
-            m.k,
-            m.threshold,
-            m.validation_rejected * 100.0
-        );
+    if progress.finished(epochs) {
+        let (c, f) = crate::posttrain::after_training(&run, &config, &listing, &saved, &device)?;
+        if c.validation_images > 0 {
+            eprintln!(
+                "calibration: T = {:.2} (validation NLL {:.3} → {:.3}, ECE {:.3} → {:.3})",
+                c.temperature, c.validation_nll_before, c.validation_nll_after, c.validation_ece_before, c.validation_ece_after
+            );
+        } else {
+            eprintln!("calibration: none (no validation frames; `aurora-hash calibrate --run RUN --folds FOLD-RUN…` fits one from runs trained on folds of this run's training part)");
+        }
+        eprintln!("out-of-domain statistics: {} features, {} directions, threshold {:.1} (set with {})", f.model.layer.name(), f.model.k, f.model.threshold, f.threshold_from);
     }
     Ok(())
 }

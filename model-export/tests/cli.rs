@@ -420,6 +420,49 @@ fn bundle_that_disagrees_with_itself_is_refused_by_name() {
 }
 
 #[test]
+fn run_without_validation_gets_threshold_and_calibration_from_folds() {
+    let dir = tmp("calibrate");
+    let full = dir.join("full");
+    let o = train(&full, "synthetic:8", &["--epochs", "1", "--validation-fraction", "0"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // No validation frames: the out-of-domain threshold comes from out-of-fold scores of the
+    // training frames instead of being left at +∞ (no verdict).
+    assert!(text(&o).contains("out-of-fold"), "{}", text(&o));
+    let ood: serde_json::Value = serde_json::from_slice(&std::fs::read(full.join("ood.json")).unwrap()).unwrap();
+    assert!(ood["model"]["threshold"].as_f64().is_some_and(f64::is_finite), "{ood}");
+    assert!(ood["threshold_from"].as_str().unwrap().contains("out-of-fold"), "{ood}");
+    let folds: Vec<_> = (1..=2).map(|k| dir.join(format!("fold{k}"))).collect();
+    for (k, f) in folds.iter().enumerate() {
+        let fold = (k + 1).to_string();
+        let o = train(f, "synthetic:8", &["--epochs", "1", "--validation-folds", "2", "--validation-fold", &fold]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let (full_s, f1, f2) = (full.to_str().unwrap(), folds[0].to_str().unwrap(), folds[1].to_str().unwrap());
+    // Refused: a run with validation blocks; one fold given twice; a fold of other settings.
+    fails_with(&tool(&["calibrate", "--run", f1, "--folds", f1, f2, "--device", "cpu"]), "has validation blocks");
+    fails_with(&tool(&["calibrate", "--run", full_s, "--folds", f1, f1, "--device", "cpu"]), "validated by an earlier fold run");
+    let other = dir.join("other");
+    assert!(train(&other, "synthetic:8", &["--epochs", "1", "--bits", "16", "--validation-folds", "2", "--validation-fold", "2"]).status.success());
+    fails_with(&tool(&["calibrate", "--run", full_s, "--folds", f1, other.to_str().unwrap(), "--device", "cpu"]), "settings");
+    assert!(!full.join("calibration.json").exists() || {
+        let c: serde_json::Value = serde_json::from_slice(&std::fs::read(full.join("calibration.json")).unwrap()).unwrap();
+        c["validation_images"].as_u64() == Some(0)
+    });
+    let o = tool(&["calibrate", "--run", full_s, "--folds", f1, f2, "--device", "cpu"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("cross-validated on the training nights") && text(&o).contains("temperature"), "{}", text(&o));
+    let split: serde_json::Value = serde_json::from_slice(&std::fs::read(full.join("split.json")).unwrap()).unwrap();
+    let c: serde_json::Value = serde_json::from_slice(&std::fs::read(full.join("calibration.json")).unwrap()).unwrap();
+    assert_eq!(c["validation_images"].as_u64().unwrap() as usize, split["train"].as_array().unwrap().len(), "every training frame scored out of fold once: {c}");
+    assert!(c["temperature"].as_f64().is_some_and(|t| t > 0.0) && c["fitted_on"].as_str().unwrap().contains("fold runs"), "{c}");
+    // eval then uses it and says where it came from.
+    let o = tool(&["eval", "--run", full_s, "--device", "cpu"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("fitted on the out-of-fold predictions"), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn export_generate_index_and_train_never_overwrite_user_files() {
     let dir = tmp("out-safety");
     let mine = |p: &Path| {

@@ -1,0 +1,135 @@
+//! `aurora-hash calibrate --run RUN --folds F1 F2 F3`: a calibration temperature for a run
+//! trained without validation blocks, from runs trained the same way on folds of its
+//! training part (cross-fitting).
+//!
+//! A run that trains on every training night has no frame its checkpoint has not learned
+//! (training accuracy ends near 0.99), so a temperature fitted on its own frames would say it
+//! is always right. Runs with the same settings, each holding one block-wise fold of the same
+//! training part out (`train --validation-folds K --validation-fold k`), meet their held-out
+//! nights as the full run meets new ones. Each held-out frame is scored by the fold run that
+//! did not train on it, at its last epoch as the full run's is; the pooled probabilities fit
+//! one temperature, saved as RUN's calibration, which `eval`, `export` and `site` then use.
+//! The same pool gives a cross-validated accuracy of the recipe on the training nights, which
+//! is printed beside it.
+
+use anyhow::{Context, Result, bail};
+use aurora_hash::calibrate::{apply, fit_temperature, reliability};
+use aurora_hash::metrics::{classification, mean_nll};
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use crate::dataset;
+use crate::device::{self, Choice};
+use crate::posttrain::{CALIBRATION_FILE, Calibration, ECE_BINS, layers_of};
+use crate::run::{Run, write_json};
+use crate::train_cmd::resolve_ids;
+
+#[derive(clap::Args, Debug)]
+pub struct CalibrateArgs {
+    /// The run to calibrate (trained with `--validation-fraction 0`).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Runs with the same settings, each validating on one fold of RUN's training part
+    /// (`train --validation-folds K --validation-fold k`, k = 1…K), trained as many epochs.
+    #[arg(long, num_args = 2.., required = true)]
+    pub folds: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: Choice,
+}
+
+/// The settings that must agree between the run and its fold runs, as JSON (the seed may
+/// differ; the split, model, preprocessing, data and recipe may not).
+fn settings(config: &crate::run::RunConfig) -> Result<serde_json::Value> {
+    let mut train = serde_json::to_value(&config.train)?;
+    if let Some(t) = train.as_object_mut() {
+        t.remove("seed");
+        t.remove("patience");
+    }
+    Ok(serde_json::json!({
+        "model": config.model,
+        "train": train,
+        "preprocess": config.preprocess,
+        "source": config.source,
+        "classes": config.classes,
+        "test_fraction": config.test_fraction,
+        "block_seconds": config.block_seconds,
+    }))
+}
+
+pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
+    let run = Run::at(&args.run);
+    let config = run.config()?;
+    let saved = run.split()?;
+    if !saved.validation.is_empty() {
+        bail!(
+            "{} has validation blocks: its calibration is fitted on them (by `train` and `eval`); `calibrate` is for runs trained with --validation-fraction 0",
+            args.run.display()
+        );
+    }
+    let Some(ptr) = run.latest()? else {
+        bail!("{} has no checkpoint yet: train it first", args.run.display());
+    };
+    let want = settings(&config)?;
+    let training: HashSet<&String> = saved.train.iter().collect();
+    let listing = dataset::list(&config.source, false)?;
+    let (device, device_name) = device::select(args.device)?;
+    let classes = config.classes.len();
+    let (mut probs, mut truth) = (Vec::new(), Vec::new());
+    let mut seen: HashSet<String> = HashSet::new();
+    for dir in &args.folds {
+        let fold = Run::at(dir);
+        let fc = fold.config().with_context(|| format!("fold run {}", dir.display()))?;
+        let fs = fold.split().with_context(|| format!("fold run {}", dir.display()))?;
+        if settings(&fc)? != want {
+            bail!("fold run {} was not trained with the settings of {} (model, recipe, preprocessing, data and split must match; only the seed may differ)", dir.display(), args.run.display());
+        }
+        if fs.validation.is_empty() {
+            bail!("fold run {} has no validation fold: train it with --validation-folds K --validation-fold k", dir.display());
+        }
+        let part: HashSet<&String> = fs.train.iter().chain(&fs.validation).collect();
+        if part != training {
+            bail!("fold run {}: its training and validation frames are not {}'s training frames (another split?)", dir.display(), args.run.display());
+        }
+        if let Some(twice) = fs.validation.iter().find(|id| !seen.insert((*id).clone())) {
+            bail!("fold run {}: `{twice}` is validated by an earlier fold run too: give each fold once", dir.display());
+        }
+        let (model, fptr) = fold.load_model(&fc.model, &device).with_context(|| format!("fold run {}", dir.display()))?;
+        if fptr.epoch != ptr.epoch {
+            bail!("fold run {} is at epoch {}, {} at epoch {}: its last checkpoint must match the run's (resume it, or train it with --epochs {})", dir.display(), fptr.epoch, args.run.display(), ptr.epoch, ptr.epoch);
+        }
+        let ids = resolve_ids(&listing, &fs.validation)?;
+        let (encoded, _) = layers_of(&model, &fc, &listing, &ids, &device, "held-out fold")?;
+        probs.extend(encoded.probs);
+        truth.extend(ids.iter().map(|&i| listing.samples[i].label.unwrap_or(0)));
+    }
+    let temperature = fit_temperature(&probs, &truth, classes);
+    let after = apply(&probs, classes, temperature);
+    let covered = seen.len() as f64 / training.len().max(1) as f64;
+    let c = Calibration {
+        temperature,
+        epoch: ptr.epoch,
+        validation_images: truth.len(),
+        validation_nll_before: mean_nll(&probs, &truth, classes),
+        validation_nll_after: mean_nll(&after, &truth, classes),
+        validation_ece_before: reliability(&probs, &truth, classes, ECE_BINS).ece,
+        validation_ece_after: reliability(&after, &truth, classes, ECE_BINS).ece,
+        fitted_on: format!(
+            "the out-of-fold predictions of {} fold runs at epoch {} ({} of the run's {} training frames, each scored by the run that did not train on it)",
+            args.folds.len(),
+            ptr.epoch,
+            truth.len(),
+            training.len()
+        ),
+    };
+    let predicted: Vec<usize> = probs.chunks_exact(classes).map(|p| (0..classes).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)).collect();
+    let cv = classification(&truth, &predicted, classes);
+    write_json(&run.dir.join(CALIBRATION_FILE), &c)?;
+    println!("{} out-of-fold frames from {} fold runs ({:.0}% of the training part), on {device_name}", truth.len(), args.folds.len(), covered * 100.0);
+    println!("cross-validated on the training nights: accuracy {:.3}, balanced accuracy {:.3}", cv.accuracy, cv.balanced_accuracy);
+    println!(
+        "temperature {:.2}: NLL {:.3} → {:.3}, ECE ({ECE_BINS} bins) {:.3} → {:.3} on the out-of-fold frames",
+        temperature, c.validation_nll_before, c.validation_nll_after, c.validation_ece_before, c.validation_ece_after
+    );
+    println!("wrote {} (used by eval, export and site for epoch {})", run.dir.join(CALIBRATION_FILE).display(), ptr.epoch);
+    Ok(())
+}
