@@ -123,7 +123,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 }
 
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::files::read_capped(path, crate::files::TEXT_CAP)?;
     serde_json::from_slice(&text).with_context(|| format!("{}: not a valid file of this kind", path.display()))
 }
 
@@ -311,6 +311,6 @@ impl Run {
 
 /// Checkpoint weights are f32 burnpack, written and read by the same code as a bundle's.
 pub fn load_model(config: &ModelConfig, path: &Path, device: &Device) -> Result<AuroraNet> {
-    let bytes = std::fs::read(path).with_context(|| format!("weights file {} is missing or unreadable", path.display()))?;
+    let bytes = crate::files::read_capped(path, crate::files::BINARY_CAP).with_context(|| format!("weights file {} is missing or unreadable", path.display()))?;
     aurora_hash::export::model_from_bytes(config, bytes, device).with_context(|| format!("{}", path.display()))
 }

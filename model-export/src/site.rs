@@ -346,7 +346,7 @@ fn base64(bytes: &[u8]) -> String {
 /// One HTML file holding the page, the wasm, the bundle, the index and the thumbnails, for
 /// opening from a USB stick with file:// (where a page cannot fetch its sibling files).
 fn single_file(a: &SiteArgs, index: &aurora_hash::index::CodeIndex, cache: &Path, path: &Path) -> Result<()> {
-    let html = std::fs::read_to_string(a.web.join("index.html")).context("reading the page")?;
+    let html = crate::files::read_text(&a.web.join("index.html")).context("reading the page")?;
     let files = list_files(&a.web)?;
     // trunk names its outputs `<stem>.<ext>` (Trunk.toml: filehash = false).
     let by_prefix = |prefix: &str, suffix: &str| -> Result<Vec<u8>> {
@@ -354,7 +354,7 @@ fn single_file(a: &SiteArgs, index: &aurora_hash::index::CodeIndex, cache: &Path
             .iter()
             .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix) && n.to_string_lossy().ends_with(suffix)))
             .with_context(|| format!("{}: no {prefix}*{suffix}: not the page trunk builds from index.html", a.web.display()))?;
-        std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+        crate::files::read_capped(p, crate::files::BINARY_CAP)
     };
     // The WebGPU module, which carries the CPU path too (app.js loads it from AURORA_FILES).
     let wasm = by_prefix("aurora-hash-web-gpu", "_bg.wasm")?;
@@ -369,7 +369,7 @@ fn single_file(a: &SiteArgs, index: &aurora_hash::index::CodeIndex, cache: &Path
     };
     let index_bytes = index.to_bytes();
     let manifest = {
-        let mut m = Manifest::parse(&std::fs::read(cache.join(MANIFEST_FILE))?)?;
+        let mut m = Manifest::parse(&crate::files::read_capped(&cache.join(MANIFEST_FILE), crate::files::TEXT_CAP)?)?;
         m.set(INDEX_FILE, &index_bytes);
         serde_json::to_vec(&m)?
     };
