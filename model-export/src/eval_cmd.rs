@@ -74,6 +74,12 @@ pub struct CalibrationReport {
     /// The frames the temperature was fitted on, in words.
     #[serde(default)]
     pub fitted_on: String,
+    /// ECE before and after, with intervals over the test blocks (a few blocks of confident
+    /// mistakes move it a lot).
+    #[serde(default)]
+    pub ece_before: Option<Interval>,
+    #[serde(default)]
+    pub ece_after: Option<Interval>,
 }
 
 /// One query's outcome, for paired comparisons between runs (`aurora-hash compare`).
@@ -274,11 +280,19 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
     let (val_encoded, val_layers) = posttrain::layers_of(&model, &config, &listing, &val, &device, "validation")?;
     // Calibration on the test images, before and after the temperature fitted on validation.
     let cal = posttrain::calibration(&run, &config, epoch, &val_encoded.probs, &label(&val))?;
+    let scaled = calibrate::apply(&q.probs, num_classes, cal.temperature);
+    let ece_of = |probs: &[f32], items: &[usize]| {
+        let p: Vec<f32> = items.iter().flat_map(|&i| probs[i * num_classes..(i + 1) * num_classes].iter().copied()).collect();
+        let t: Vec<usize> = items.iter().map(|&i| q_labels[i]).collect();
+        calibrate::reliability(&p, &t, num_classes, ECE_BINS).ece
+    };
     let calibration = CalibrationReport {
         temperature: cal.temperature,
         before: calibrate::reliability(&q.probs, &q_labels, num_classes, ECE_BINS),
-        after: calibrate::reliability(&calibrate::apply(&q.probs, num_classes, cal.temperature), &q_labels, num_classes, ECE_BINS),
+        after: calibrate::reliability(&scaled, &q_labels, num_classes, ECE_BINS),
         fitted_on: cal.fitted_on.clone(),
+        ece_before: Some(block_bootstrap(&groups, RESAMPLES, seed, |it| ece_of(&q.probs, it))),
+        ece_after: Some(block_bootstrap(&groups, RESAMPLES, seed, |it| ece_of(&scaled, it))),
     };
     // Out of domain: the shipped statistics, and the candidates measured on --ood sets.
     let (train_labels, train_layers) = if saved.database.is_none() {
@@ -381,7 +395,8 @@ pub fn print_summary(r: &EvalReport, dir: &Path) {
     }
     if let Some(c) = &r.calibration {
         let on = if c.fitted_on.is_empty() { "validation" } else { c.fitted_on.as_str() };
-        println!("calibration (test, {ECE_BINS} bins): ECE {:.4} raw → {:.4} at T = {:.2} (fitted on {on})", c.before.ece, c.after.ece, c.temperature);
+        let ece = |i: &Option<Interval>, v: f64| i.map_or(format!("{v:.4}"), |i| i.display());
+        println!("calibration (test, {ECE_BINS} bins): ECE {} raw → {} at T = {:.2} (fitted on {on})", ece(&c.ece_before, c.before.ece), ece(&c.ece_after, c.after.ece), c.temperature);
     }
     if let Some(o) = &r.ood {
         let from = if o.threshold_from.is_empty() { String::new() } else { format!(", set with {}", o.threshold_from) };

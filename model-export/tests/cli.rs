@@ -36,6 +36,10 @@ fn train_then_eval_writes_report_and_plots() {
     assert!(iv["low"].as_f64().unwrap() <= map && map <= iv["high"].as_f64().unwrap(), "{iv}");
     assert!(report["checkpoint"].as_str().unwrap().starts_with("best by validation"), "{}", report["checkpoint"]);
     assert_eq!(report["queries"].as_array().unwrap().len(), report["retrieval"]["queries"].as_u64().unwrap() as usize);
+    for key in ["ece_before", "ece_after"] {
+        let e = &report["calibration"][key];
+        assert!(e["low"].as_f64().unwrap() <= e["value"].as_f64().unwrap() && e["value"].as_f64().unwrap() <= e["high"].as_f64().unwrap(), "{key}: {e}");
+    }
     for f in ["reliability.svg"] {
         assert!(run.join("eval").join(f).is_file(), "{f}");
     }
