@@ -302,3 +302,34 @@ pub fn read_image(path: &Path) -> Result<DynamicImage> {
     let bytes = read_capped(path, IMAGE_CAP)?;
     decode(&bytes).with_context(|| format!("{}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_manifest_with_bom_quotes_and_extra_columns() {
+        let dir = std::env::temp_dir().join(format!("aurora-hash-csv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("arc")).unwrap();
+        std::fs::create_dir_all(dir.join("radial")).unwrap();
+        let png = |p: PathBuf| image::GrayImage::new(4, 4).save(p).unwrap();
+        png(dir.join("arc/a, first.png"));
+        png(dir.join("radial/N20040101G120000.png"));
+        // A byte-order mark (spreadsheets write one), a quoted name holding a comma, columns in
+        // another order with an extra one, a blank line, padded cells.
+        let csv = dir.join("labels.csv");
+        std::fs::write(&csv, "\u{feff}note,class,name\n\"x, y\",arc,\"a, first.png\"\n\n  seen , radial ,N20040101G120000.png  \n").unwrap();
+        let listing = list(&Source::Path(csv.clone()), true).unwrap();
+        assert_eq!(listing.classes, ["arc", "radial"]);
+        let mut ids: Vec<(&str, Option<usize>)> = listing.samples.iter().map(|s| (s.id.as_str(), s.label)).collect();
+        ids.sort();
+        assert_eq!(ids, [("N20040101G120000.png", Some(1)), ("a, first.png", Some(0))]);
+        // A header without the needed columns is named, not guessed.
+        std::fs::write(&csv, "file,kind\na.png,arc\n").unwrap();
+        let Err(e) = list(&Source::Path(csv.clone()), true) else { panic!("a header without `name` was accepted") };
+        let e = format!("{e:#}");
+        assert!(e.contains("labels.csv") && e.contains("`name`"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -38,6 +38,8 @@ impl Tally {
 fn check(o: &std::process::Output, name: &str, what: &str) -> bool {
     let t = text(o);
     assert!(!t.contains("panicked") && !t.contains("RUST_BACKTRACE"), "{what}: panicked: {t}");
+    // A file name holding terminal escape codes is shown escaped, never sent to the terminal.
+    assert!(!t.contains('\u{1b}'), "{what}: a raw escape code in the output: {t:?}");
     if !o.status.success() {
         // Control characters in a name are shown stripped; match on the rest of it.
         let shown: String = name.chars().filter(|c| !c.is_control()).collect();
@@ -294,6 +296,37 @@ fn bad_input_corpus_never_panics_hangs_or_loses_the_good_files() {
                 answered.push(format!("{pointer} = {value}"));
             }
         }
+    }
+    // Edits to values the model would accept, which disagree with the weights: refused, naming
+    // bundle.json and what disagrees with it, never "damaged".
+    let width = config["model"]["width"].as_f64().unwrap();
+    let mut fewer = config.clone();
+    fewer["classes"].as_array_mut().unwrap().pop();
+    fewer["model"]["num_classes"] = serde_json::json!(fewer["classes"].as_array().unwrap().len());
+    let edits = [
+        ("/model/width", serde_json::json!(width * 2.0)),
+        ("/model/arch", serde_json::json!("alexnet")),
+        ("/model/spp_pmt", serde_json::json!(!config["model"]["spp_pmt"].as_bool().unwrap())),
+        ("/model/fc_width", serde_json::json!(config["model"]["fc_width"].as_u64().unwrap() * 2)),
+        ("/model/bits", serde_json::json!(config["model"]["bits"].as_u64().unwrap() + 4)),
+    ];
+    let mut valid_edits: Vec<(String, serde_json::Value)> = edits
+        .iter()
+        .map(|(pointer, value)| {
+            let mut edited = config.clone();
+            *edited.pointer_mut(pointer).unwrap() = value.clone();
+            (format!("{pointer} = {value}"), edited)
+        })
+        .collect();
+    valid_edits.push(("one class fewer".into(), fewer));
+    for (what, edited) in &valid_edits {
+        let outcome = with_bundle_json(&bundle, &manifest, edited, || tool_within(&["query", photo.to_str().unwrap(), "--bundle", b, "--device", "cpu"], LIMIT));
+        assert!(!check(&outcome, "bundle.json", &format!("bundle.json {what}")), "bundle.json {what} was accepted");
+        let t = text(&outcome);
+        // The weights (or the out-of-domain statistics and class names, checked first) are
+        // named as what disagrees.
+        assert!(!t.contains("damaged") && ["model.bpk", "confidence.ood", "class"].iter().any(|w| t.contains(w)), "bundle.json {what}: {t}");
+        tally.add("query (bundle.json: another valid model)", "refused, bundle.json and what disagrees named");
     }
     for pointer in ["/format", "/files/0/name", "/files/0/size", "/files/0/sha256", "/files/1/sha256", "/files"] {
         for value in &wrong_values {
