@@ -6,7 +6,8 @@
 
 use aurora_hash::data::AURORA_CLASSES;
 use aurora_hash::data::preprocess::Preprocess;
-use aurora_hash::export::{BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, Manifest, WEIGHTS_FILE, WeightsDtype, weights_to_bytes};
+use aurora_hash::export::{BUNDLE_FORMAT, Bundle, BundleConfig, CONFIG_FILE, Manifest, WEIGHTS_FILE, WeightsDtype, weights_to_bytes};
+use aurora_hash::index::CodeIndex;
 use aurora_hash::hashing::{code_from_hex, hamming, pack_code};
 use aurora_hash::model::{Arch, AuroraNet, ModelConfig, Pmt, spatial_pyramid_pool};
 use aurora_hash::ood::Layer;
@@ -142,13 +143,52 @@ async fn engine_loads_a_bundle_and_refuses_a_damaged_one() {
     let engine = Engine::load(manifest.clone(), json.clone(), weights.clone(), "cpu".into()).await.unwrap_or_else(|_| panic!("loads"));
     assert_eq!(engine.backend(), "CPU (wasm)");
     assert_eq!(engine.bits(), 12);
-    let mut damaged = weights;
+    let mut damaged = weights.clone();
     let mid = damaged.len() / 2;
     damaged[mid] ^= 1;
     // JsError carries its message only across the JS boundary; the library error says the same.
     assert!(Engine::load(manifest.clone(), json.clone(), damaged.clone(), "cpu".into()).await.is_err());
     let m = Manifest::parse(&manifest).unwrap();
     assert!(m.verify(WEIGHTS_FILE, &damaged).unwrap_err().to_string().contains("model.bpk"));
+
+    // bundle.json wrong one field at a time (the manifest fixed up, as a hand edit would be),
+    // through the page's loader: refused every time, and the shared check names the file.
+    let good: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let edits: [(&str, serde_json::Value); 9] = [
+        ("/format", serde_json::json!(99)),
+        ("/model/bits", serde_json::json!(16)),
+        ("/model/width", serde_json::json!(0.25)),
+        ("/model/input_size", serde_json::json!(1_000_000)),
+        ("/model/in_channels", serde_json::json!(3)),
+        ("/preprocess/std", serde_json::json!(0.0)),
+        ("/preprocess/size", serde_json::json!(96)),
+        ("/confidence/temperature", serde_json::json!(0.0)),
+        ("/classes", serde_json::json!(["arc", "drapery", "radial"])),
+    ];
+    for (pointer, value) in edits {
+        let mut edited = good.clone();
+        *edited.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value.clone();
+        let edited = serde_json::to_vec(&edited).unwrap();
+        let fixed = serde_json::to_vec(&Manifest::for_files(&[(WEIGHTS_FILE, &weights), (CONFIG_FILE, &edited)])).unwrap();
+        assert!(Engine::load(fixed.clone(), edited.clone(), weights.clone(), "cpu".into()).await.is_err(), "bundle.json {pointer} = {value} loaded");
+        let Err(e) = Bundle::open(&fixed, &edited, weights.clone(), &Device::flex()) else { panic!("bundle.json {pointer} = {value} opened") };
+        let e = e.to_string();
+        assert!(e.contains("bundle.json") || e.contains("model.bpk"), "bundle.json {pointer} = {value}: {e}");
+    }
+    // Archive indexes: a good one opens; cut short, of another code length or of other
+    // classes, refused, naming the file.
+    let classes: Vec<String> = AURORA_CLASSES.iter().map(|c| c.to_string()).collect();
+    let index = CodeIndex::random(20, 12, classes.clone(), 1).to_bytes();
+    assert_eq!(engine.open_archive(&index).unwrap_or_else(|_| panic!("a good index opens")).len(), 20);
+    let opened = Bundle::open(&manifest, &json, weights.clone(), &Device::flex()).unwrap_or_else(|e| panic!("{e}"));
+    let mut bad: Vec<(String, Vec<u8>)> = [0, 10, index.len() / 2, index.len() - 1].iter().map(|&n| (format!("cut to {n} bytes"), index[..n].to_vec())).collect();
+    bad.push(("16-bit codes".into(), CodeIndex::random(20, 16, classes.clone(), 1).to_bytes()));
+    bad.push(("other classes".into(), CodeIndex::random(20, 12, vec!["a".into(), "b".into(), "c".into(), "d".into()], 1).to_bytes()));
+    for (what, bytes) in &bad {
+        assert!(engine.open_archive(bytes).is_err(), "an index {what} opened");
+        let e = opened.open_index("archive.idx", bytes, false).err().unwrap_or_else(|| panic!("an index {what} opened")).to_string();
+        assert!(e.contains("archive.idx"), "an index {what}: {e}");
+    }
 }
 
 #[wasm_bindgen_test]
