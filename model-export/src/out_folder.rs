@@ -245,12 +245,17 @@ fn refuse_foreign(root: &Path, kind: &str) -> Result<()> {
     if found.is_empty() {
         return Ok(());
     }
-    let more = if found.len() > 5 { format!(" and {} more", found.len() - 5) } else { String::new() };
     bail!(
-        "{} is not empty and not a {kind} this tool wrote (it holds {}{more}): choose an empty or new folder, or give --force to write into it (files of the same names are replaced; nothing else is removed)",
+        "{} is not empty and not a {kind} this tool wrote (it holds {}): choose an empty or new folder, or give --force to write into it (files of the same names are replaced; nothing else is removed)",
         shown(root),
-        found.iter().take(5).map(|n| format!("`{}`", printable(n))).collect::<Vec<_>>().join(", ")
+        listing(&found)
     )
+}
+
+/// The first few of `names` for a message: `` `a`, `b` and 3 more ``.
+pub fn listing(names: &[String]) -> String {
+    let more = if names.len() > 5 { format!(" and {} more", names.len() - 5) } else { String::new() };
+    names.iter().take(5).map(|n| format!("`{}`", printable(n))).collect::<Vec<_>>().join(", ") + &more
 }
 
 /// For commands that write a few files of fixed names into a folder that other commands add
@@ -266,7 +271,7 @@ pub fn check_folder(root: &Path, kind: &str, ours: impl Fn(&Path) -> bool) -> Re
 }
 
 /// Names in `dir`, sorted.
-fn entries(dir: &Path) -> Result<Vec<String>> {
+pub fn entries(dir: &Path) -> Result<Vec<String>> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", shown(dir)))?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))

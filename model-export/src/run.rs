@@ -145,19 +145,11 @@ fn refuse_foreign_run_folder(dir: &Path) -> Result<()> {
         bail!("{}: exists and is not a folder", dir.display());
     }
     let ours = |n: &str| n == "split.json" || n.strip_prefix('.').is_some_and(|r| r.contains(".tmp-") && (r.starts_with("split.json") || r.starts_with("run.json")));
-    let mut foreign: Vec<String> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !ours(n))
-        .collect();
+    let foreign: Vec<String> = crate::out_folder::entries(dir)?.into_iter().filter(|n| !ours(n)).collect();
     if foreign.is_empty() {
         return Ok(());
     }
-    foreign.sort();
-    let more = if foreign.len() > 5 { format!(" and {} more", foreign.len() - 5) } else { String::new() };
-    let shown: Vec<String> = foreign.iter().take(5).map(|n| format!("`{}`", crate::out_folder::printable(n))).collect();
-    bail!("{} is not empty and holds no run (it holds {}{more}): choose a new or empty folder for --run", dir.display(), shown.join(", "))
+    bail!("{} is not empty and holds no run (it holds {}): choose a new or empty folder for --run", dir.display(), crate::out_folder::listing(&foreign))
 }
 
 impl Run {
