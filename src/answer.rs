@@ -21,6 +21,11 @@ pub const AMBIGUOUS_MARGIN: f32 = 0.2;
 pub struct Confidence {
     /// Divides the logits (fitted on validation frames); 1 = the raw softmax.
     pub temperature: f32,
+    /// Added to each class's logit after the temperature ([`calibrate::fit_class_offsets`]);
+    /// empty (bundles without them): none. They can change the answer's class, which is why
+    /// the archive's predicted classes are computed through [`Confidence::calibrated`] too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_offsets: Vec<f32>,
     /// Out-of-domain statistics and threshold; none for bundles made before they existed.
     #[serde(default)]
     pub ood: Option<OodModel>,
@@ -28,7 +33,14 @@ pub struct Confidence {
 
 impl Default for Confidence {
     fn default() -> Self {
-        Self { temperature: 1.0, ood: None }
+        Self { temperature: 1.0, class_offsets: Vec::new(), ood: None }
+    }
+}
+
+impl Confidence {
+    /// The calibrated probabilities of a batch of softmax rows (`classes` per image).
+    pub fn calibrated(&self, raw_probs: &[f32], classes: usize) -> Vec<f32> {
+        calibrate::apply(raw_probs, classes, self.temperature, &self.class_offsets)
     }
 }
 
@@ -94,7 +106,7 @@ pub struct Answer {
 /// `raw_probs`: the network's softmax for one picture; `feature`: its activations of the
 /// layer `confidence.ood` was fitted on (ignored without statistics).
 pub fn answer(raw_probs: &[f32], feature: &[f32], confidence: &Confidence) -> Answer {
-    let probabilities = calibrate::apply(raw_probs, raw_probs.len(), confidence.temperature);
+    let probabilities = confidence.calibrated(raw_probs, raw_probs.len());
     let mut order: Vec<usize> = (0..probabilities.len()).collect();
     // Most probable first; the first class wins a tie, as in `infer::predicted_classes`.
     order.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]).then(a.cmp(&b)));
@@ -119,7 +131,7 @@ mod tests {
 
     #[test]
     fn calibrates_and_says_when_it_cannot_tell() {
-        let c = Confidence { temperature: 2.0, ood: None };
+        let c = Confidence { temperature: 2.0, ..Confidence::default() };
         let a = answer(&[0.9, 0.09, 0.01], &[], &c);
         assert_eq!((a.class, a.runner_up), (0, 1));
         assert!(a.probabilities[0] < 0.9, "softened: {:?}", a.probabilities);
@@ -129,6 +141,9 @@ mod tests {
         let names = ClassInfo::defaults(&["hot_spot".into(), "cat".into()]);
         assert_eq!(names[0].name, "hot-spot aurora");
         assert_eq!((names[1].name.as_str(), names[1].description.as_str()), ("cat", ""));
+        // An offset can move the answer to another class.
+        let shifted = Confidence { class_offsets: vec![0.0, 3.0, 0.0], ..Confidence::default() };
+        assert_eq!(answer(&[0.6, 0.3, 0.1], &[], &shifted).class, 1);
         assert!(ClassInfo::are_aurora(&["radial".into(), "arc".into(), "hot_spot".into(), "drapery".into()]));
     }
 }

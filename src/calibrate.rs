@@ -10,17 +10,26 @@
 //!
 //! Everything here works from probabilities: ln p differs from the logits by a per-image
 //! constant, which the softmax ignores, so `softmax(ln p / T) = softmax(logits / T)`.
+//!
+//! One temperature moves every frame's confidence the same way, and cannot help a model whose
+//! mistakes sit in some classes (on YRS, hot-spot frames called arc with high confidence).
+//! [`fit_class_offsets`] adds one offset per class to the scaled logits ("vector scaling" with
+//! a shared scale, Guo et al. 2017; the logit adjustment of Menon et al. 2021 for a prior that
+//! differs): this *can* change the winning class, so whoever fits it must check, on frames
+//! it was not fitted on, that it helps ([`apply`] is the one place it is applied, for the
+//! native tool and the page alike).
 
 use serde::{Deserialize, Serialize};
 
-/// Probabilities after temperature `t`, row-major, `classes` per image.
-pub fn apply(probs: &[f32], classes: usize, t: f32) -> Vec<f32> {
-    if t == 1.0 {
+/// Probabilities after temperature `t` and per-class `offsets` added to the scaled logits
+/// (empty: none), row-major, `classes` per image.
+pub fn apply(probs: &[f32], classes: usize, t: f32, offsets: &[f32]) -> Vec<f32> {
+    if t == 1.0 && offsets.iter().all(|&b| b == 0.0) {
         return probs.to_vec();
     }
     let mut out = Vec::with_capacity(probs.len());
     for row in probs.chunks_exact(classes) {
-        let z: Vec<f64> = row.iter().map(|&p| (p.max(1e-30) as f64).ln() / t as f64).collect();
+        let z: Vec<f64> = row.iter().enumerate().map(|(k, &p)| (p.max(1e-30) as f64).ln() / t as f64 + offsets.get(k).copied().unwrap_or(0.0) as f64).collect();
         let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
         let s: f64 = e.iter().sum();
@@ -68,6 +77,109 @@ pub fn fit_temperature(probs: &[f32], truth: &[usize], classes: usize) -> f32 {
         }
     }
     ((a + b) / 2.0).exp() as f32
+}
+
+/// The temperature and per-class offsets minimising the mean NLL of
+/// `softmax(ln p / T + b)` (the first class's offset is 0: only differences matter), by
+/// Newton's method on (1/T, b), where the NLL is convex. A small ridge on b keeps a class
+/// absent from the frames from running off to −∞. Without frames: T = 1, no offsets.
+pub fn fit_class_offsets(probs: &[f32], truth: &[usize], classes: usize) -> (f32, Vec<f32>) {
+    if truth.is_empty() || classes < 2 {
+        return (1.0, vec![0.0; classes]);
+    }
+    let logs: Vec<f64> = probs.iter().map(|&p| (p.max(1e-30) as f64).ln()).collect();
+    let n = truth.len() as f64;
+    // θ = (a, b_1 … b_{C−1}); ∂z_k/∂a = ln p_k, ∂z_k/∂b_j = [k = j].
+    let dim = classes;
+    const RIDGE: f64 = 1e-3;
+    let objective = |theta: &[f64]| -> f64 {
+        let mut total = 0.0;
+        for (row, &y) in logs.chunks_exact(classes).zip(truth) {
+            let z: Vec<f64> = (0..classes).map(|k| theta[0] * row[k] + if k > 0 { theta[k] } else { 0.0 }).collect();
+            let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            total += m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln() - z[y];
+        }
+        total / n + 0.5 * RIDGE * theta[1..].iter().map(|b| b * b).sum::<f64>()
+    };
+    let mut theta = vec![0.0f64; dim];
+    theta[0] = 1.0 / fit_temperature(probs, truth, classes) as f64;
+    let mut f = objective(&theta);
+    for _ in 0..50 {
+        let mut grad = vec![0.0f64; dim];
+        let mut hess = vec![0.0f64; dim * dim];
+        for (row, &y) in logs.chunks_exact(classes).zip(truth) {
+            let z: Vec<f64> = (0..classes).map(|k| theta[0] * row[k] + if k > 0 { theta[k] } else { 0.0 }).collect();
+            let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
+            let s: f64 = e.iter().sum();
+            let q: Vec<f64> = e.iter().map(|v| v / s).collect();
+            // g_k = ∂z_k/∂θ; the gradient is Σ_k (q_k − y_k) g_k, the Hessian E_q[g gᵀ] − E_q[g] E_q[g]ᵀ.
+            let g = |k: usize, i: usize| if i == 0 { row[k] } else { f64::from(u8::from(k == i)) };
+            let mean: Vec<f64> = (0..dim).map(|i| (0..classes).map(|k| q[k] * g(k, i)).sum()).collect();
+            for i in 0..dim {
+                grad[i] += mean[i] - g(y, i);
+                for j in 0..dim {
+                    let second: f64 = (0..classes).map(|k| q[k] * g(k, i) * g(k, j)).sum();
+                    hess[i * dim + j] += second - mean[i] * mean[j];
+                }
+            }
+        }
+        for v in grad.iter_mut().chain(hess.iter_mut()) {
+            *v /= n;
+        }
+        for i in 1..dim {
+            grad[i] += RIDGE * theta[i];
+            hess[i * dim + i] += RIDGE;
+        }
+        let Some(step) = solve(hess, grad.clone(), dim) else { break };
+        // Backtracking: Newton's step, halved until the objective falls.
+        let mut scale = 1.0;
+        let mut improved = false;
+        for _ in 0..30 {
+            let next: Vec<f64> = theta.iter().zip(&step).map(|(t, s)| t - scale * s).collect();
+            let fn_ = objective(&next);
+            if next[0] > 0.0 && fn_ < f {
+                theta = next;
+                improved = f - fn_ > 1e-12;
+                f = fn_;
+                break;
+            }
+            scale *= 0.5;
+        }
+        if !improved {
+            break;
+        }
+    }
+    let offsets = std::iter::once(0.0).chain(theta[1..].iter().map(|&b| b as f32)).collect();
+    ((1.0 / theta[0]) as f32, offsets)
+}
+
+/// Solves `a x = b` (`a` row-major, `n` × `n`) by Gaussian elimination with partial pivoting;
+/// none when `a` is singular.
+fn solve(mut a: Vec<f64>, mut b: Vec<f64>, n: usize) -> Option<Vec<f64>> {
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))?;
+        if a[pivot * n + col].abs() < 1e-12 {
+            return None;
+        }
+        for k in 0..n {
+            a.swap(col * n + k, pivot * n + k);
+        }
+        b.swap(col, pivot);
+        for row in col + 1..n {
+            let f = a[row * n + col] / a[col * n + col];
+            for k in col..n {
+                a[row * n + k] -= f * a[col * n + k];
+            }
+            b[row] -= f * b[col];
+        }
+    }
+    let mut x = vec![0.0; n];
+    for row in (0..n).rev() {
+        let s: f64 = (row + 1..n).map(|k| a[row * n + k] * x[k]).sum();
+        x[row] = (b[row] - s) / a[row * n + row];
+    }
+    Some(x)
 }
 
 /// One bin of a reliability diagram.
@@ -139,10 +251,10 @@ mod tests {
         let t = fit_temperature(&probs, &truth, 2);
         assert!((t - 3.0).abs() < 0.25, "fitted T = {t}");
         let before = reliability(&probs, &truth, 2, 10).ece;
-        let after = reliability(&apply(&probs, 2, t), &truth, 2, 10).ece;
+        let after = reliability(&apply(&probs, 2, t, &[]), &truth, 2, 10).ece;
         assert!(before > 0.08 && after < 0.02, "ECE {before} → {after}");
         // The winning class never changes.
-        let cal = apply(&probs, 2, t);
+        let cal = apply(&probs, 2, t, &[]);
         for (a, b) in probs.chunks(2).zip(cal.chunks(2)) {
             assert_eq!(a[0] > a[1], b[0] > b[1]);
         }
@@ -155,6 +267,40 @@ mod tests {
         let r = reliability(&probs, &[0, 0, 1, 0], 2, 10);
         assert!((r.ece - 0.05).abs() < 1e-6, "{}", r.ece);
         assert_eq!(r.bins[8].count, 4);
-        assert_eq!(apply(&probs, 2, 1.0), probs.to_vec());
+        assert_eq!(apply(&probs, 2, 1.0, &[]), probs.to_vec());
+        assert_eq!(apply(&probs, 2, 1.0, &[0.0, 0.0]), probs.to_vec());
+    }
+
+    #[test]
+    fn class_offsets_undo_a_known_prior_shift() {
+        // Three classes; the model's logits are the true ones sharpened 2× and shifted by
+        // (0, +1.5, −1) (it favours class 1 and neglects class 2). The fit must find T ≈ 2 and
+        // offsets ≈ (0, −0.75, +0.5) in the scaled space, and beat the temperature alone.
+        let mut rng = crate::rng::Rng::new(4);
+        let (mut probs, mut truth) = (Vec::new(), Vec::new());
+        let softmax = |z: &[f64]| -> Vec<f64> {
+            let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
+            let s: f64 = e.iter().sum();
+            e.iter().map(|v| v / s).collect()
+        };
+        for _ in 0..6000 {
+            let z: Vec<f64> = (0..3).map(|_| 2.0 * rng.f32() as f64).collect();
+            let p = softmax(&z);
+            let u = rng.f32() as f64;
+            let y = if u < p[0] { 0 } else if u < p[0] + p[1] { 1 } else { 2 };
+            let shown = softmax(&[2.0 * z[0], 2.0 * z[1] + 1.5, 2.0 * z[2] - 1.0]);
+            probs.extend(shown.iter().map(|&v| v as f32));
+            truth.push(y);
+        }
+        let (t, b) = fit_class_offsets(&probs, &truth, 3);
+        assert!((t - 2.0).abs() < 0.2, "T = {t}");
+        assert_eq!(b[0], 0.0);
+        assert!((b[1] + 0.75).abs() < 0.15 && (b[2] - 0.5).abs() < 0.15, "offsets {b:?}");
+        let t_only = fit_temperature(&probs, &truth, 3);
+        let nll = |p: &[f32]| crate::metrics::mean_nll(p, &truth, 3);
+        assert!(nll(&apply(&probs, 3, t, &b)) < nll(&apply(&probs, 3, t_only, &[])) - 0.01);
+        // No frames: nothing to correct.
+        assert_eq!(fit_class_offsets(&[], &[], 3), (1.0, vec![0.0; 3]));
     }
 }

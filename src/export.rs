@@ -26,6 +26,9 @@ use sha2::{Digest, Sha256};
 
 pub const BUNDLE_FORMAT: u32 = 1;
 pub const WEIGHTS_FILE: &str = "model.bpk";
+/// The largest class offset (in logits) a bundle may carry.
+pub const MAX_CLASS_OFFSET: f32 = 20.0;
+
 /// The largest calibration temperature a bundle may carry.
 pub const MAX_TEMPERATURE: f32 = 100.0;
 pub const CONFIG_FILE: &str = "bundle.json";
@@ -174,6 +177,15 @@ impl BundleConfig {
         let t = c.confidence.temperature;
         if !(t > 0.0 && t <= MAX_TEMPERATURE) {
             return Err(BundleError::Config(CONFIG_FILE.into(), format!("confidence.temperature must be a number in (0, {MAX_TEMPERATURE}], got {t}")));
+        }
+        // Fitted offsets are a few units at most (they correct class priors); one of 1000 would
+        // make one class the answer to everything.
+        let b = &c.confidence.class_offsets;
+        if !b.is_empty() && (b.len() != c.classes.len() || b.iter().any(|v| !(v.abs() <= MAX_CLASS_OFFSET))) {
+            return Err(BundleError::Config(
+                CONFIG_FILE.into(),
+                format!("confidence.class_offsets must hold one number in [−{MAX_CLASS_OFFSET}, {MAX_CLASS_OFFSET}] per class ({}), got {b:?}", c.classes.len()),
+            ));
         }
         if WeightsDtype::parse(&c.weights_dtype).is_none() {
             return Err(BundleError::Config(CONFIG_FILE.into(), format!("weights_dtype must be \"f16\", \"f32\" or \"q8\", got \"{}\"", c.weights_dtype)));

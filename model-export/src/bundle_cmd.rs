@@ -370,7 +370,9 @@ fn build(a: &IndexArgs) -> Result<()> {
         }
         let mut e = encode(&bundle.model, &bundle.config.model, pixels, chunk.len(), &bundle.device);
         // The probability an entry carries is the calibrated one, as `query` and the page show.
-        e.probs = aurora_hash::calibrate::apply(&e.probs, classes.len(), bundle.config.confidence.temperature);
+        // With class offsets the calibrated class can differ from the network's: the archive's
+        // predicted class is the one `query` and the page would answer.
+        e.probs = bundle.config.confidence.calibrated(&e.probs, classes.len());
         let predicted_all = predicted_classes(&e.probs, classes.len());
         for (k, p) in chunk.iter().enumerate() {
             let id = id_of(p);
@@ -476,6 +478,7 @@ pub fn query(a: &QueryArgs) -> Result<()> {
                 "probabilities": by_class(&said.probabilities),
                 "raw_probabilities": by_class(&e.probs),
                 "temperature": confidence.temperature,
+                "class_offsets": confidence.class_offsets,
                 "ambiguous": said.ambiguous,
                 "runner_up": classes[said.runner_up],
                 "ood_score": said.ood_score,

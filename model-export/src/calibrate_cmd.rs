@@ -11,9 +11,15 @@
 //! one temperature, saved as RUN's calibration, which `eval`, `export` and `site` then use.
 //! The same pool gives a cross-validated accuracy of the recipe on the training nights, which
 //! is printed beside it.
+//!
+//! Per-class offsets on top of the temperature ([`fit_class_offsets`]) can correct a model that
+//! neglects a class, but they change answers, so they are kept only if frames they were not
+//! fitted on say so: each fold run's frames are scored with the temperature, and with the
+//! temperature and offsets, fitted on the *other* fold runs' frames; the offsets are kept when
+//! that lowers the held-out NLL.
 
 use anyhow::{Context, Result, bail};
-use aurora_hash::calibrate::{apply, fit_temperature, reliability};
+use aurora_hash::calibrate::{apply, fit_class_offsets, fit_temperature, reliability};
 use aurora_hash::metrics::{classification, mean_nll};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -33,8 +39,55 @@ pub struct CalibrateArgs {
     /// (`train --validation-folds K --validation-fold k`, k = 1…K), trained as many epochs.
     #[arg(long, num_args = 2.., required = true)]
     pub folds: Vec<PathBuf>,
+    /// Fit the temperature alone, never per-class offsets (the answers' classes stay the
+    /// network's).
+    #[arg(long)]
+    pub temperature_only: bool,
     #[arg(long, value_enum, default_value = "auto")]
     pub device: Choice,
+}
+
+/// One fold run's held-out frames.
+struct Pool {
+    probs: Vec<f32>,
+    truth: Vec<usize>,
+}
+
+/// Held-out scores of one way of calibrating, pooled over the fold runs.
+#[derive(Default)]
+struct HeldOut {
+    nll: f64,
+    right: usize,
+    per_class: Vec<(usize, usize)>,
+    probs: Vec<f32>,
+    truth: Vec<usize>,
+}
+
+impl HeldOut {
+    fn add(&mut self, probs: Vec<f32>, truth: &[usize], classes: usize) {
+        self.per_class.resize(classes, (0, 0));
+        self.nll += mean_nll(&probs, truth, classes) * truth.len() as f64;
+        for (row, &y) in probs.chunks_exact(classes).zip(truth) {
+            let best = (0..classes).max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a))).unwrap_or(0);
+            self.right += usize::from(best == y);
+            self.per_class[y].1 += 1;
+            self.per_class[y].0 += usize::from(best == y);
+        }
+        self.probs.extend(probs);
+        self.truth.extend_from_slice(truth);
+    }
+
+    fn line(&self, name: &str, classes: usize) -> String {
+        let n = self.truth.len().max(1) as f64;
+        let present: Vec<f64> = self.per_class.iter().filter(|c| c.1 > 0).map(|&(r, t)| r as f64 / t as f64).collect();
+        format!(
+            "  {name:<28} NLL {:.3}  ECE {:.3}  accuracy {:.3}  balanced accuracy {:.3}",
+            self.nll / n,
+            reliability(&self.probs, &self.truth, classes, ECE_BINS).ece,
+            self.right as f64 / n,
+            present.iter().sum::<f64>() / present.len().max(1) as f64
+        )
+    }
 }
 
 /// The settings that must agree between the run and its fold runs, as JSON (the seed may
@@ -74,7 +127,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     let listing = dataset::list(&config.source, false)?;
     let (device, device_name) = device::select(args.device)?;
     let classes = config.classes.len();
-    let (mut probs, mut truth) = (Vec::new(), Vec::new());
+    let mut pools: Vec<Pool> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     for dir in &args.folds {
         let fold = Run::at(dir);
@@ -99,14 +152,33 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
         }
         let ids = resolve_ids(&listing, &fs.validation)?;
         let (encoded, _) = layers_of(&model, &fc, &listing, &ids, &device, "held-out fold")?;
-        probs.extend(encoded.probs);
-        truth.extend(ids.iter().map(|&i| listing.samples[i].label.unwrap_or(0)));
+        pools.push(Pool { probs: encoded.probs, truth: ids.iter().map(|&i| listing.samples[i].label.unwrap_or(0)).collect() });
     }
-    let temperature = fit_temperature(&probs, &truth, classes);
-    let after = apply(&probs, classes, temperature);
+    let probs: Vec<f32> = pools.iter().flat_map(|p| p.probs.iter().copied()).collect();
+    let truth: Vec<usize> = pools.iter().flat_map(|p| p.truth.iter().copied()).collect();
+    // Each fold run's frames, calibrated by what the other fold runs' frames fit.
+    let (mut raw, mut scaled, mut offset) = (HeldOut::default(), HeldOut::default(), HeldOut::default());
+    for (j, pool) in pools.iter().enumerate() {
+        let others = || pools.iter().enumerate().filter(move |(k, _)| *k != j).map(|(_, p)| p);
+        let p: Vec<f32> = others().flat_map(|o| o.probs.iter().copied()).collect();
+        let t: Vec<usize> = others().flat_map(|o| o.truth.iter().copied()).collect();
+        let tj = fit_temperature(&p, &t, classes);
+        let (to, bo) = fit_class_offsets(&p, &t, classes);
+        raw.add(pool.probs.clone(), &pool.truth, classes);
+        scaled.add(apply(&pool.probs, classes, tj, &[]), &pool.truth, classes);
+        offset.add(apply(&pool.probs, classes, to, &bo), &pool.truth, classes);
+    }
+    let offsets_help = offset.nll < scaled.nll;
+    let (temperature, class_offsets) = if args.temperature_only || !offsets_help {
+        (fit_temperature(&probs, &truth, classes), Vec::new())
+    } else {
+        fit_class_offsets(&probs, &truth, classes)
+    };
+    let after = apply(&probs, classes, temperature, &class_offsets);
     let covered = seen.len() as f64 / training.len().max(1) as f64;
     let c = Calibration {
         temperature,
+        class_offsets: class_offsets.clone(),
         epoch: ptr.epoch,
         validation_images: truth.len(),
         validation_nll_before: mean_nll(&probs, &truth, classes),
@@ -114,11 +186,12 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
         validation_ece_before: reliability(&probs, &truth, classes, ECE_BINS).ece,
         validation_ece_after: reliability(&after, &truth, classes, ECE_BINS).ece,
         fitted_on: format!(
-            "the out-of-fold predictions of {} fold runs at epoch {} ({} of the run's {} training frames, each scored by the run that did not train on it)",
+            "the out-of-fold predictions of {} fold runs at epoch {} ({} of the run's {} training frames, each scored by the run that did not train on it){}",
             args.folds.len(),
             ptr.epoch,
             truth.len(),
-            training.len()
+            training.len(),
+            if class_offsets.is_empty() { "" } else { "; class offsets kept because they lowered the NLL of each fold run's frames fitted on the others'" }
         ),
     };
     let predicted: Vec<usize> = probs.chunks_exact(classes).map(|p| (0..classes).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)).collect();
@@ -126,9 +199,29 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     write_json(&run.dir.join(CALIBRATION_FILE), &c)?;
     println!("{} out-of-fold frames from {} fold runs ({:.0}% of the training part), on {device_name}", truth.len(), args.folds.len(), covered * 100.0);
     println!("cross-validated on the training nights: accuracy {:.3}, balanced accuracy {:.3}", cv.accuracy, cv.balanced_accuracy);
+    println!("each fold run's frames, calibrated by a fit on the other fold runs' frames:");
+    println!("{}", raw.line("raw softmax", classes));
+    println!("{}", scaled.line("temperature", classes));
+    println!("{}", offset.line("temperature + class offsets", classes));
+    let kept = match (args.temperature_only, offsets_help) {
+        (true, _) => "temperature only (--temperature-only)",
+        (false, true) => "temperature and class offsets (they lowered the held-out NLL)",
+        (false, false) => "temperature only (the class offsets did not lower the held-out NLL)",
+    };
+    println!("kept: {kept}");
+    let offsets = if class_offsets.is_empty() {
+        String::new()
+    } else {
+        format!(", class offsets [{}]", config.classes.iter().zip(&class_offsets).map(|(c, b)| format!("{c} {b:+.2}")).collect::<Vec<_>>().join(", "))
+    };
     println!(
-        "temperature {:.2}: NLL {:.3} → {:.3}, ECE ({ECE_BINS} bins) {:.3} → {:.3} on the out-of-fold frames",
-        temperature, c.validation_nll_before, c.validation_nll_after, c.validation_ece_before, c.validation_ece_after
+        "fitted on all {} frames: temperature {:.2}{offsets}: NLL {:.3} → {:.3}, ECE ({ECE_BINS} bins) {:.3} → {:.3}",
+        truth.len(),
+        temperature,
+        c.validation_nll_before,
+        c.validation_nll_after,
+        c.validation_ece_before,
+        c.validation_ece_after
     );
     println!("wrote {} (used by eval, export and site for epoch {})", run.dir.join(CALIBRATION_FILE).display(), ptr.epoch);
     Ok(())

@@ -69,6 +69,13 @@ pub struct ClassCodeBaseline {
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct CalibrationReport {
     pub temperature: f32,
+    /// Per-class offsets after the temperature (empty: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_offsets: Vec<f32>,
+    /// With offsets, the class a user is told can differ from the network's: the answers'
+    /// accuracy and balanced accuracy on the test images, with intervals over the blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answers: Option<AnswerScores>,
     pub before: Reliability,
     pub after: Reliability,
     /// The frames the temperature was fitted on, in words.
@@ -80,6 +87,13 @@ pub struct CalibrationReport {
     pub ece_before: Option<Interval>,
     #[serde(default)]
     pub ece_after: Option<Interval>,
+}
+
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct AnswerScores {
+    pub accuracy: Interval,
+    pub balanced_accuracy: Interval,
+    pub recall: Vec<f64>,
 }
 
 /// One query's outcome, for paired comparisons between runs (`aurora-hash compare`).
@@ -280,7 +294,21 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
     let (val_encoded, val_layers) = posttrain::layers_of(&model, &config, &listing, &val, &device, "validation")?;
     // Calibration on the test images, before and after the temperature fitted on validation.
     let cal = posttrain::calibration(&run, &config, epoch, &val_encoded.probs, &label(&val))?;
-    let scaled = calibrate::apply(&q.probs, num_classes, cal.temperature);
+    let scaled = calibrate::apply(&q.probs, num_classes, cal.temperature, &cal.class_offsets);
+    let answers = (!cal.class_offsets.is_empty()).then(|| {
+        let told = predicted_classes(&scaled, num_classes);
+        let right: Vec<f64> = q_labels.iter().zip(&told).map(|(a, b)| f64::from(u8::from(a == b))).collect();
+        let balanced = |items: &[usize]| {
+            let t: Vec<usize> = items.iter().map(|&i| q_labels[i]).collect();
+            let p: Vec<usize> = items.iter().map(|&i| told[i]).collect();
+            metrics::classification(&t, &p, num_classes).balanced_accuracy
+        };
+        AnswerScores {
+            accuracy: block_bootstrap(&groups, RESAMPLES, seed, |it| mean_of(&right, it)),
+            balanced_accuracy: block_bootstrap(&groups, RESAMPLES, seed, balanced),
+            recall: metrics::classification(&q_labels, &told, num_classes).recall,
+        }
+    });
     let ece_of = |probs: &[f32], items: &[usize]| {
         let p: Vec<f32> = items.iter().flat_map(|&i| probs[i * num_classes..(i + 1) * num_classes].iter().copied()).collect();
         let t: Vec<usize> = items.iter().map(|&i| q_labels[i]).collect();
@@ -288,6 +316,8 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
     };
     let calibration = CalibrationReport {
         temperature: cal.temperature,
+        class_offsets: cal.class_offsets.clone(),
+        answers,
         before: calibrate::reliability(&q.probs, &q_labels, num_classes, ECE_BINS),
         after: calibrate::reliability(&scaled, &q_labels, num_classes, ECE_BINS),
         fitted_on: cal.fitted_on.clone(),
@@ -396,7 +426,20 @@ pub fn print_summary(r: &EvalReport, dir: &Path) {
     if let Some(c) = &r.calibration {
         let on = if c.fitted_on.is_empty() { "validation" } else { c.fitted_on.as_str() };
         let ece = |i: &Option<Interval>, v: f64| i.map_or(format!("{v:.4}"), |i| i.display());
-        println!("calibration (test, {ECE_BINS} bins): ECE {} raw → {} at T = {:.2} (fitted on {on})", ece(&c.ece_before, c.before.ece), ece(&c.ece_after, c.after.ece), c.temperature);
+        let offsets = if c.class_offsets.is_empty() {
+            String::new()
+        } else {
+            format!(" and class offsets [{}]", c.class_offsets.iter().map(|b| format!("{b:+.2}")).collect::<Vec<_>>().join(", "))
+        };
+        println!("calibration (test, {ECE_BINS} bins): ECE {} raw → {} at T = {:.2}{offsets} (fitted on {on})", ece(&c.ece_before, c.before.ece), ece(&c.ece_after, c.after.ece), c.temperature);
+        if let Some(a) = &c.answers {
+            println!(
+                "  the answers after the offsets: accuracy {}, balanced accuracy {}, recall {}",
+                a.accuracy.display(),
+                a.balanced_accuracy.display(),
+                r.classes.iter().zip(&a.recall).map(|(c, v)| format!("{c} {v:.3}")).collect::<Vec<_>>().join(", ")
+            );
+        }
     }
     if let Some(o) = &r.ood {
         let from = if o.threshold_from.is_empty() { String::new() } else { format!(", set with {}", o.threshold_from) };

@@ -25,6 +25,10 @@ pub const ECE_BINS: usize = 15;
 pub struct Calibration {
     /// Divides the logits; 1 = uncalibrated.
     pub temperature: f32,
+    /// Added to each class's scaled logit (`calibrate` keeps them only where frames it was not
+    /// fitted on say they help); empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_offsets: Vec<f32>,
     /// The checkpoint it was fitted for.
     pub epoch: usize,
     pub validation_images: usize,
@@ -48,9 +52,10 @@ pub fn calibration(run: &Run, config: &RunConfig, epoch: usize, probs: &[f32], t
     }
     let classes = config.classes.len();
     let temperature = fit_temperature(probs, truth, classes);
-    let after = aurora_hash::calibrate::apply(probs, classes, temperature);
+    let after = aurora_hash::calibrate::apply(probs, classes, temperature, &[]);
     let c = Calibration {
         temperature,
+        class_offsets: Vec::new(),
         epoch,
         validation_images: truth.len(),
         validation_nll_before: mean_nll(probs, truth, classes),
@@ -205,14 +210,14 @@ pub fn ood_from_layers(run: &Run, config: &RunConfig, listing: &Listing, saved: 
 /// (with a note saying why) when the run has none.
 pub fn confidence(run: &Run, config: &RunConfig) -> Result<aurora_hash::answer::Confidence> {
     let epoch = run.best()?.or(run.latest()?).map(|p| p.epoch);
-    let temperature = match read_json::<Calibration>(&run.dir.join(CALIBRATION_FILE)) {
-        Ok(c) if Some(c.epoch) == epoch && c.validation_images > 0 => c.temperature,
+    let (temperature, class_offsets) = match read_json::<Calibration>(&run.dir.join(CALIBRATION_FILE)) {
+        Ok(c) if Some(c.epoch) == epoch && c.validation_images > 0 => (c.temperature, c.class_offsets),
         _ => {
             eprintln!(
                 "note: {} has no calibration for its chosen checkpoint (fitted on validation blocks by `train` or `eval`; for a run without them, from fold runs by `aurora-hash calibrate`): the bundle shows the raw softmax",
                 run.dir.display()
             );
-            1.0
+            (1.0, Vec::new())
         }
     };
     // Statistics without a threshold give no verdict.
@@ -220,5 +225,5 @@ pub fn confidence(run: &Run, config: &RunConfig) -> Result<aurora_hash::answer::
     if ood.is_none() {
         eprintln!("note: {} has no out-of-domain statistics with a threshold for its chosen checkpoint (`aurora-hash eval` fits them): the bundle gives no out-of-domain verdict", run.dir.display());
     }
-    Ok(aurora_hash::answer::Confidence { temperature, ood })
+    Ok(aurora_hash::answer::Confidence { temperature, class_offsets, ood })
 }

@@ -50,9 +50,9 @@ pub fn add(
         bail!("teacher {}: its classes or preprocessing differ from this run's", teacher.display());
     }
     let (model, ptr) = teacher_run.load_chosen_model(&tc.model, device)?;
-    let temperature = read_json::<Calibration>(&teacher.join(crate::posttrain::CALIBRATION_FILE)).map(|c| c.temperature).unwrap_or_else(|_| {
+    let (temperature, offsets) = read_json::<Calibration>(&teacher.join(crate::posttrain::CALIBRATION_FILE)).map(|c| (c.temperature, c.class_offsets)).unwrap_or_else(|_| {
         eprintln!("teacher {} has no calibration: using its raw probabilities", teacher.display());
-        1.0
+        (1.0, Vec::new())
     });
     let (found, mut skipped) = crate::files::find_images(unlabeled, false)?;
     if found.is_empty() {
@@ -80,7 +80,7 @@ pub fn add(
             continue;
         }
         let e = encode(&model, &tc.model, batch.concat(), batch.len(), device);
-        probs.extend(calibrate::apply(&e.probs, classes, temperature));
+        probs.extend(calibrate::apply(&e.probs, classes, temperature, &offsets));
         inputs.extend(batch);
     }
     bar.finish_and_clear();

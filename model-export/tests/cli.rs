@@ -399,7 +399,7 @@ fn bundle_that_disagrees_with_itself_is_refused_by_name() {
     aurora_hash::data::synthetic::frame(1, 0, 80).save(&photo).unwrap();
     let original: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("bundle.json")).unwrap()).unwrap();
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
-    let cases: [(&str, serde_json::Value, &str); 7] = [
+    let cases: [(&str, serde_json::Value, &str); 9] = [
         // Weights of another shape than bundle.json describes: both files and the tensor named.
         ("/model/bits", 16.into(), "`hash.weight` is [32, 12] in model.bpk, the model needs [32, 16]"),
         ("/preprocess/size", 65.into(), "preprocess.size"),
@@ -408,9 +408,15 @@ fn bundle_that_disagrees_with_itself_is_refused_by_name() {
         ("/model/input_size", 1_000_000.into(), "too large"),
         ("/model/fc_width", 100_000_000.into(), "fc_width"),
         ("/confidence/temperature", (-1.0).into(), "temperature"),
+        // Class offsets (absent from this bundle): one per class, of a sane size.
+        ("/confidence/class_offsets", serde_json::json!([0.0, 1.0]), "class_offsets"),
+        ("/confidence/class_offsets", serde_json::json!([0.0, 1.0, 1e6, 0.0]), "class_offsets"),
     ];
     for (pointer, value, needle) in cases {
         let mut edited = original.clone();
+        if pointer == "/confidence/class_offsets" {
+            edited["confidence"]["class_offsets"] = serde_json::Value::Null;
+        }
         *edited.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value;
         if pointer == "/model/input_size" {
             edited["preprocess"]["size"] = 1_000_000.into();
@@ -459,6 +465,18 @@ fn run_without_validation_gets_threshold_and_calibration_from_folds() {
     let c: serde_json::Value = serde_json::from_slice(&std::fs::read(full.join("calibration.json")).unwrap()).unwrap();
     assert_eq!(c["validation_images"].as_u64().unwrap() as usize, split["train"].as_array().unwrap().len(), "every training frame scored out of fold once: {c}");
     assert!(c["temperature"].as_f64().is_some_and(|t| t > 0.0) && c["fitted_on"].as_str().unwrap().contains("fold runs"), "{c}");
+    // Class offsets are weighed on frames they were not fitted on, and kept only if they help;
+    // kept or not, the file says what was kept.
+    for line in ["raw softmax", "temperature + class offsets", "kept: "] {
+        assert!(text(&o).contains(line), "no `{line}` in: {}", text(&o));
+    }
+    let kept_offsets = text(&o).contains("kept: temperature and class offsets");
+    let offsets = c["class_offsets"].as_array().map_or(0, Vec::len);
+    assert_eq!(offsets, if kept_offsets { 4 } else { 0 }, "{c}");
+    let o = tool(&["calibrate", "--run", full_s, "--folds", f1, f2, "--device", "cpu", "--temperature-only"]);
+    assert!(o.status.success() && text(&o).contains("kept: temperature only (--temperature-only)"), "{}", text(&o));
+    let c: serde_json::Value = serde_json::from_slice(&std::fs::read(full.join("calibration.json")).unwrap()).unwrap();
+    assert!(c.get("class_offsets").is_none(), "{c}");
     // eval then uses it and says where it came from.
     let o = tool(&["eval", "--run", full_s, "--device", "cpu"]);
     assert!(o.status.success(), "{}", text(&o));

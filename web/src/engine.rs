@@ -32,7 +32,7 @@ pub struct Classified {
     pub height: u32,
     /// Index into the bundle's classes of the most probable class.
     pub class: usize,
-    /// Calibrated probabilities (the bundle's temperature applied).
+    /// Calibrated probabilities (the bundle's temperature and class offsets applied).
     pub probabilities: Vec<f32>,
     /// The network's own softmax, for comparing with the native tool.
     pub raw_probabilities: Vec<f32>,

@@ -154,7 +154,7 @@ async fn engine_loads_a_bundle_and_refuses_a_damaged_one() {
     // bundle.json wrong one field at a time (the manifest fixed up, as a hand edit would be),
     // through the page's loader: refused every time, and the shared check names the file.
     let good: serde_json::Value = serde_json::from_slice(&json).unwrap();
-    let edits: [(&str, serde_json::Value); 9] = [
+    let edits: [(&str, serde_json::Value); 10] = [
         ("/format", serde_json::json!(99)),
         ("/model/bits", serde_json::json!(16)),
         ("/model/width", serde_json::json!(0.25)),
@@ -164,9 +164,13 @@ async fn engine_loads_a_bundle_and_refuses_a_damaged_one() {
         ("/preprocess/size", serde_json::json!(96)),
         ("/confidence/temperature", serde_json::json!(0.0)),
         ("/classes", serde_json::json!(["arc", "drapery", "radial"])),
+        ("/confidence/class_offsets", serde_json::json!([0.0, 2.0])),
     ];
     for (pointer, value) in edits {
         let mut edited = good.clone();
+        if edited.pointer(pointer).is_none() {
+            edited["confidence"]["class_offsets"] = serde_json::Value::Null;
+        }
         *edited.pointer_mut(pointer).unwrap_or_else(|| panic!("{pointer}")) = value.clone();
         let edited = serde_json::to_vec(&edited).unwrap();
         let fixed = serde_json::to_vec(&Manifest::for_files(&[(WEIGHTS_FILE, &weights), (CONFIG_FILE, &edited)])).unwrap();
