@@ -76,6 +76,10 @@ pub struct CalibrationReport {
     /// accuracy and balanced accuracy on the test images, with intervals over the blocks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answers: Option<AnswerScores>,
+    /// Share of the test images whose calibrated top class is above [`SURE`]: how often a
+    /// user is given a confident answer.
+    #[serde(default)]
+    pub sure_share: f64,
     pub before: Reliability,
     pub after: Reliability,
     /// The frames the temperature was fitted on, in words.
@@ -88,6 +92,9 @@ pub struct CalibrationReport {
     #[serde(default)]
     pub ece_after: Option<Interval>,
 }
+
+/// What counts as a confident answer.
+pub const SURE: f32 = 0.8;
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct AnswerScores {
@@ -318,6 +325,7 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
         temperature: cal.temperature,
         class_offsets: cal.class_offsets.clone(),
         answers,
+        sure_share: scaled.chunks_exact(num_classes).filter(|p| p.iter().any(|&v| v > SURE)).count() as f64 / queries.len().max(1) as f64,
         before: calibrate::reliability(&q.probs, &q_labels, num_classes, ECE_BINS),
         after: calibrate::reliability(&scaled, &q_labels, num_classes, ECE_BINS),
         fitted_on: cal.fitted_on.clone(),
@@ -432,6 +440,7 @@ pub fn print_summary(r: &EvalReport, dir: &Path) {
             format!(" and class offsets [{}]", c.class_offsets.iter().map(|b| format!("{b:+.2}")).collect::<Vec<_>>().join(", "))
         };
         println!("calibration (test, {ECE_BINS} bins): ECE {} raw → {} at T = {:.2}{offsets} (fitted on {on})", ece(&c.ece_before, c.before.ece), ece(&c.ece_after, c.after.ece), c.temperature);
+        println!("  {:.1}% of the test images answered above {:.0}% (calibrated)", c.sure_share * 100.0, SURE * 100.0);
         if let Some(a) = &c.answers {
             println!(
                 "  the answers after the offsets: accuracy {}, balanced accuracy {}, recall {}",
@@ -465,6 +474,7 @@ pub fn print_summary(r: &EvalReport, dir: &Path) {
     }
     let top: Vec<String> = r.retrieval.top_k_precision.iter().take(5).map(|(k, p)| format!("P@{k} {p:.3}")).collect();
     println!("top-k              {}", top.join(", "));
+    println!("first page right   {:.1}% of queries have all {} nearest images of their class", r.retrieval.whole_page_right * 100.0, aurora_hash::metrics::PAGE_RESULTS);
     println!("recall per class   {}", r.classes.iter().zip(&r.classification.recall).map(|(c, v)| format!("{c} {v:.3}")).collect::<Vec<_>>().join(", "));
     println!("confusion (rows: true class, normalised):");
     let w = r.classes.iter().map(String::len).max().unwrap_or(5).max(5);

@@ -27,6 +27,10 @@ pub struct RetrievalReport {
     pub top_k_precision: Vec<(usize, f64)>,
     pub queries: usize,
     pub database: usize,
+    /// Share of queries whose first [`PAGE_RESULTS`] results are all relevant: what a visitor
+    /// sees as a page of similar images with no wrong one in it.
+    #[serde(default)]
+    pub whole_page_right: f64,
     /// Average precision of each query, in query order: what the bootstrap intervals and the
     /// paired comparison of two models resample.
     #[serde(default)]
@@ -63,6 +67,9 @@ pub fn average_precision(relevant: &[bool], cut: usize) -> f64 {
 ///
 /// A query that is itself in the database is not removed: callers choose disjoint sets
 /// (the paper's protocol), which is also what `eval` does.
+/// Similar images the page shows for a picture.
+pub const PAGE_RESULTS: usize = 12;
+
 pub fn retrieval(
     queries: &CodeSet,
     query_labels: &[usize],
@@ -84,6 +91,7 @@ pub fn retrieval(
     let mut topk_sum = vec![0.0f64; top_ks.len()];
     let mut relevant = Vec::with_capacity(database.len());
     let mut ap = Vec::with_capacity(nq);
+    let mut pages_right = 0usize;
     for q in 0..nq {
         let ranking = database.rank_all(queries.code(q));
         relevant.clear();
@@ -94,6 +102,7 @@ pub fn retrieval(
         if let Some(k) = map_k {
             map_at += average_precision(&relevant, k);
         }
+        pages_right += usize::from(relevant.iter().take(PAGE_RESULTS).all(|&r| r));
         for (slot, &k) in top_ks.iter().enumerate() {
             let k_eff = k.min(relevant.len()).max(1);
             let rel_in = relevant.iter().take(k_eff).filter(|&&r| r).count();
@@ -132,6 +141,7 @@ pub fn retrieval(
         top_k_precision: top_ks.iter().zip(topk_sum).map(|(&k, s)| (k, s / n)).collect(),
         queries: nq,
         database: database.len(),
+        whole_page_right: pages_right as f64 / n,
         ap,
     }
 }
@@ -173,5 +183,9 @@ mod tests {
         assert_eq!(report.pr_curve[1], PrPoint { radius: 1, precision: 2.0 / 3.0, recall: 2.0 / 3.0 });
         assert_eq!(report.pr_curve[2], PrPoint { radius: 2, precision: 0.75, recall: 1.0 });
         assert_eq!(report.pr_curve[4].recall, 1.0);
+        // Its first page (all 4 images: fewer than PAGE_RESULTS) holds a wrong one.
+        assert_eq!(report.whole_page_right, 0.0);
+        let right = retrieval(&q, &[0], &codes(4, &[0b0000, 0b0001]), &[0, 0], None, &[]);
+        assert_eq!(right.whole_page_right, 1.0);
     }
 }
