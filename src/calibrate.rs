@@ -92,10 +92,11 @@ pub fn fit_class_offsets(probs: &[f32], truth: &[usize], classes: usize) -> (f32
     // θ = (a, b_1 … b_{C−1}); ∂z_k/∂a = ln p_k, ∂z_k/∂b_j = [k = j].
     let dim = classes;
     const RIDGE: f64 = 1e-3;
+    let logits = |theta: &[f64], row: &[f64]| -> Vec<f64> { (0..classes).map(|k| theta[0] * row[k] + if k > 0 { theta[k] } else { 0.0 }).collect() };
     let objective = |theta: &[f64]| -> f64 {
         let mut total = 0.0;
         for (row, &y) in logs.chunks_exact(classes).zip(truth) {
-            let z: Vec<f64> = (0..classes).map(|k| theta[0] * row[k] + if k > 0 { theta[k] } else { 0.0 }).collect();
+            let z = logits(theta, row);
             let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             total += m + z.iter().map(|v| (v - m).exp()).sum::<f64>().ln() - z[y];
         }
@@ -108,7 +109,7 @@ pub fn fit_class_offsets(probs: &[f32], truth: &[usize], classes: usize) -> (f32
         let mut grad = vec![0.0f64; dim];
         let mut hess = vec![0.0f64; dim * dim];
         for (row, &y) in logs.chunks_exact(classes).zip(truth) {
-            let z: Vec<f64> = (0..classes).map(|k| theta[0] * row[k] + if k > 0 { theta[k] } else { 0.0 }).collect();
+            let z = logits(&theta, row);
             let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
             let s: f64 = e.iter().sum();

@@ -21,6 +21,7 @@
 
 use anyhow::{Context, Result, bail};
 use aurora_hash::calibrate::{apply, fit_class_offsets, fit_temperature, reliability};
+use aurora_hash::infer::predicted_classes;
 use aurora_hash::metrics::{classification, mean_nll};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -54,41 +55,17 @@ struct Pool {
     truth: Vec<usize>,
 }
 
-/// Held-out scores of one way of calibrating, pooled over the fold runs.
-#[derive(Default)]
-struct HeldOut {
-    nll: f64,
-    right: usize,
-    per_class: Vec<(usize, usize)>,
-    probs: Vec<f32>,
-    truth: Vec<usize>,
-}
-
-impl HeldOut {
-    fn add(&mut self, probs: Vec<f32>, truth: &[usize], classes: usize) {
-        self.per_class.resize(classes, (0, 0));
-        self.nll += mean_nll(&probs, truth, classes) * truth.len() as f64;
-        for (row, &y) in probs.chunks_exact(classes).zip(truth) {
-            let best = (0..classes).max_by(|&a, &b| row[a].total_cmp(&row[b]).then(b.cmp(&a))).unwrap_or(0);
-            self.right += usize::from(best == y);
-            self.per_class[y].1 += 1;
-            self.per_class[y].0 += usize::from(best == y);
-        }
-        self.probs.extend(probs);
-        self.truth.extend_from_slice(truth);
-    }
-
-    fn line(&self, name: &str, classes: usize) -> String {
-        let n = self.truth.len().max(1) as f64;
-        let present: Vec<f64> = self.per_class.iter().filter(|c| c.1 > 0).map(|&(r, t)| r as f64 / t as f64).collect();
-        format!(
-            "  {name:<28} NLL {:.3}  ECE {:.3}  accuracy {:.3}  balanced accuracy {:.3}",
-            self.nll / n,
-            reliability(&self.probs, &self.truth, classes, ECE_BINS).ece,
-            self.right as f64 / n,
-            present.iter().sum::<f64>() / present.len().max(1) as f64
-        )
-    }
+/// Held-out probabilities of one way of calibrating, pooled over the fold runs (in the order
+/// of the pooled labels).
+fn held_out_line(name: &str, probs: &[f32], truth: &[usize], classes: usize) -> String {
+    let c = classification(truth, &predicted_classes(probs, classes), classes);
+    format!(
+        "  {name:<28} NLL {:.3}  ECE {:.3}  accuracy {:.3}  balanced accuracy {:.3}",
+        mean_nll(probs, truth, classes),
+        reliability(probs, truth, classes, ECE_BINS).ece,
+        c.accuracy,
+        c.balanced_accuracy
+    )
 }
 
 /// The settings that must agree between the run and its fold runs, as JSON (the seed may
@@ -158,7 +135,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     let probs: Vec<f32> = pools.iter().flat_map(|p| p.probs.iter().copied()).collect();
     let truth: Vec<usize> = pools.iter().flat_map(|p| p.truth.iter().copied()).collect();
     // Each fold run's frames, calibrated by what the other fold runs' frames fit.
-    let (mut raw, mut scaled, mut offset) = (HeldOut::default(), HeldOut::default(), HeldOut::default());
+    let (mut scaled, mut offset) = (Vec::new(), Vec::new());
     let mut per_fold = Vec::new();
     for (j, pool) in pools.iter().enumerate() {
         let others = || pools.iter().enumerate().filter(move |(k, _)| *k != j).map(|(_, p)| p);
@@ -166,11 +143,10 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
         let t: Vec<usize> = others().flat_map(|o| o.truth.iter().copied()).collect();
         let tj = fit_temperature(&p, &t, classes);
         let (to, bo) = fit_class_offsets(&p, &t, classes);
-        raw.add(pool.probs.clone(), &pool.truth, classes);
         let (s, o) = (apply(&pool.probs, classes, tj, &[]), apply(&pool.probs, classes, to, &bo));
         per_fold.push((mean_nll(&s, &pool.truth, classes), mean_nll(&o, &pool.truth, classes)));
-        scaled.add(s, &pool.truth, classes);
-        offset.add(o, &pool.truth, classes);
+        scaled.extend(s);
+        offset.extend(o);
     }
     let offsets_help = per_fold.iter().all(|(s, o)| o < s);
     let (temperature, class_offsets) = if args.temperature_only || !offsets_help {
@@ -198,15 +174,14 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
             if class_offsets.is_empty() { "" } else { "; class offsets kept because, fitted on the other fold runs' frames, they lowered the NLL of each fold run's frames" }
         ),
     };
-    let predicted: Vec<usize> = probs.chunks_exact(classes).map(|p| (0..classes).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0)).collect();
-    let cv = classification(&truth, &predicted, classes);
+    let cv = classification(&truth, &predicted_classes(&probs, classes), classes);
     write_json(&run.dir.join(CALIBRATION_FILE), &c)?;
     println!("{} out-of-fold frames from {} fold runs ({:.0}% of the training part), on {device_name}", truth.len(), args.folds.len(), covered * 100.0);
     println!("cross-validated on the training nights: accuracy {:.3}, balanced accuracy {:.3}", cv.accuracy, cv.balanced_accuracy);
     println!("each fold run's frames, calibrated by a fit on the other fold runs' frames:");
-    println!("{}", raw.line("raw softmax", classes));
-    println!("{}", scaled.line("temperature", classes));
-    println!("{}", offset.line("temperature + class offsets", classes));
+    println!("{}", held_out_line("raw softmax", &probs, &truth, classes));
+    println!("{}", held_out_line("temperature", &scaled, &truth, classes));
+    println!("{}", held_out_line("temperature + class offsets", &offset, &truth, classes));
     println!(
         "  held-out NLL by fold run, temperature → with offsets: {}",
         per_fold.iter().map(|(s, o)| format!("{s:.3} → {o:.3}")).collect::<Vec<_>>().join(", ")

@@ -269,16 +269,11 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
     let times: Vec<Option<i64>> = queries.iter().map(|&i| listing.samples[i].timestamp).collect();
     let groups = groups_by_block(&times, config.block_seconds);
     let seed = config.train.seed;
-    let correct: Vec<f64> = q_labels.iter().zip(&predicted).map(|(a, b)| f64::from(u8::from(a == b))).collect();
-    let balanced = |items: &[usize]| {
-        let t: Vec<usize> = items.iter().map(|&i| q_labels[i]).collect();
-        let p: Vec<usize> = items.iter().map(|&i| predicted[i]).collect();
-        metrics::classification(&t, &p, num_classes).balanced_accuracy
-    };
+    let (accuracy, balanced_accuracy) = class_intervals(&q_labels, &predicted, num_classes, &groups, seed);
     let intervals = Intervals {
         map: block_bootstrap(&groups, RESAMPLES, seed, |it| mean_of(&retrieval.ap, it)),
-        accuracy: block_bootstrap(&groups, RESAMPLES, seed, |it| mean_of(&correct, it)),
-        balanced_accuracy: block_bootstrap(&groups, RESAMPLES, seed, balanced),
+        accuracy,
+        balanced_accuracy,
         blocks: groups.len(),
         resamples: RESAMPLES,
     };
@@ -304,17 +299,8 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
     let scaled = calibrate::apply(&q.probs, num_classes, cal.temperature, &cal.class_offsets);
     let answers = (!cal.class_offsets.is_empty()).then(|| {
         let told = predicted_classes(&scaled, num_classes);
-        let right: Vec<f64> = q_labels.iter().zip(&told).map(|(a, b)| f64::from(u8::from(a == b))).collect();
-        let balanced = |items: &[usize]| {
-            let t: Vec<usize> = items.iter().map(|&i| q_labels[i]).collect();
-            let p: Vec<usize> = items.iter().map(|&i| told[i]).collect();
-            metrics::classification(&t, &p, num_classes).balanced_accuracy
-        };
-        AnswerScores {
-            accuracy: block_bootstrap(&groups, RESAMPLES, seed, |it| mean_of(&right, it)),
-            balanced_accuracy: block_bootstrap(&groups, RESAMPLES, seed, balanced),
-            recall: metrics::classification(&q_labels, &told, num_classes).recall,
-        }
+        let (accuracy, balanced_accuracy) = class_intervals(&q_labels, &told, num_classes, &groups, seed);
+        AnswerScores { accuracy, balanced_accuracy, recall: metrics::classification(&q_labels, &told, num_classes).recall }
     });
     let ece_of = |probs: &[f32], items: &[usize]| {
         let p: Vec<f32> = items.iter().flat_map(|&i| probs[i * num_classes..(i + 1) * num_classes].iter().copied()).collect();
@@ -387,6 +373,17 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
     };
     write_report(&run.dir.join("eval"), &report)?;
     Ok(report)
+}
+
+/// Accuracy and balanced accuracy of `predicted` with intervals over the test blocks.
+fn class_intervals(truth: &[usize], predicted: &[usize], classes: usize, groups: &[Vec<usize>], seed: u64) -> (Interval, Interval) {
+    let correct: Vec<f64> = truth.iter().zip(predicted).map(|(a, b)| f64::from(u8::from(a == b))).collect();
+    let balanced = |items: &[usize]| {
+        let t: Vec<usize> = items.iter().map(|&i| truth[i]).collect();
+        let p: Vec<usize> = items.iter().map(|&i| predicted[i]).collect();
+        metrics::classification(&t, &p, classes).balanced_accuracy
+    };
+    (block_bootstrap(groups, RESAMPLES, seed, |it| mean_of(&correct, it)), block_bootstrap(groups, RESAMPLES, seed, balanced))
 }
 
 fn write_report(dir: &Path, r: &EvalReport) -> Result<()> {

@@ -63,13 +63,13 @@ pub fn average_precision(relevant: &[bool], cut: usize) -> f64 {
     if hits == 0 { 0.0 } else { sum / hits as f64 }
 }
 
+/// Similar images the page shows for a picture.
+pub const PAGE_RESULTS: usize = 12;
+
 /// Scores `queries` against `database` by Hamming ranking.
 ///
 /// A query that is itself in the database is not removed: callers choose disjoint sets
 /// (the paper's protocol), which is also what `eval` does.
-/// Similar images the page shows for a picture.
-pub const PAGE_RESULTS: usize = 12;
-
 pub fn retrieval(
     queries: &CodeSet,
     query_labels: &[usize],
