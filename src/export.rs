@@ -239,17 +239,44 @@ impl Bundle {
         Ok(Self { manifest, config, model })
     }
 
-    /// Reads an index to search with this bundle: its bytes checked against the manifest when
-    /// it lists `name` (`listed`: it must, as a site's shards are), its own structure, then
-    /// that it belongs to this bundle ([`BundleConfig::check_index`]).
+    /// Reads an index to search with this bundle ([`open_index`]).
     pub fn open_index(&self, name: &str, bytes: &[u8], listed: bool) -> Result<CodeIndex, BundleError> {
-        if listed || self.manifest.files.iter().any(|f| f.name == name) {
-            self.manifest.verify(name, bytes)?;
-        }
-        let index = CodeIndex::from_bytes(bytes).map_err(|e| BundleError::Index { file: name.into(), reason: e.to_string() })?;
-        self.config.check_index(name, &index)?;
-        Ok(index)
+        open_index(&self.manifest, &self.config, name, bytes, listed)
     }
+}
+
+/// A bundle's manifest and configuration without its network: all that opening and checking
+/// its archive indexes needs. The page's search runs in a wasm module of its own, without
+/// burn's backends, and opens the archive through this.
+pub struct Catalog {
+    pub manifest: Manifest,
+    pub config: BundleConfig,
+}
+
+impl Catalog {
+    /// The manifest, then `bundle.json` checked against it, as [`Bundle::open`] does.
+    pub fn open(manifest: &[u8], config: &[u8]) -> Result<Self, BundleError> {
+        let manifest = Manifest::parse(manifest)?;
+        manifest.verify(CONFIG_FILE, config)?;
+        Ok(Self { manifest, config: BundleConfig::parse(config)? })
+    }
+
+    /// Reads an index to search with this bundle ([`open_index`]).
+    pub fn open_index(&self, name: &str, bytes: &[u8], listed: bool) -> Result<CodeIndex, BundleError> {
+        open_index(&self.manifest, &self.config, name, bytes, listed)
+    }
+}
+
+/// Reads an index to search with a bundle: its bytes checked against the manifest when it
+/// lists `name` (`listed`: it must, as a site's shards are), its own structure, then that it
+/// belongs to the bundle ([`BundleConfig::check_index`]).
+pub fn open_index(manifest: &Manifest, config: &BundleConfig, name: &str, bytes: &[u8], listed: bool) -> Result<CodeIndex, BundleError> {
+    if listed || manifest.files.iter().any(|f| f.name == name) {
+        manifest.verify(name, bytes)?;
+    }
+    let index = CodeIndex::from_bytes(bytes).map_err(|e| BundleError::Index { file: name.into(), reason: e.to_string() })?;
+    config.check_index(name, &index)?;
+    Ok(index)
 }
 
 /// How `model.bpk` stores the weights (bundle.json's `weights_dtype`). The network computes

@@ -118,7 +118,7 @@ fn damaged_or_mismatched_weights_are_refused() {
 /// and the manifest when it lists the index).
 #[test]
 fn a_bundle_opens_as_a_whole_and_refuses_an_index_made_with_another() {
-    use aurora_hash::export::{BUNDLE_FORMAT, Bundle, BundleConfig};
+    use aurora_hash::export::{BUNDLE_FORMAT, Bundle, BundleConfig, Catalog};
     use aurora_hash::index::{CodeIndex, Entry};
     let device = Device::flex();
     let cfg = tiny_config();
@@ -159,6 +159,23 @@ fn a_bundle_opens_as_a_whole_and_refuses_an_index_made_with_another() {
     assert!(err.contains("cifar.idx") && err.contains("cat, dog") && err.contains("arc, drapery"), "{err}");
     let err = bundle.open_index("junk.idx", b"not an index", false).unwrap_err().to_string();
     assert!(err.contains("junk.idx"), "{err}");
+    // The page's search module opens indexes without the network (a Catalog of the same
+    // manifest and bundle.json): the same verdict, in the same words, every time.
+    let catalog = Catalog::open(&manifest_bytes, &config_bytes).unwrap();
+    let cases: [(&str, &[u8], bool); 6] = [
+        ("archive.idx", &index_bytes, false),
+        ("shard-0000.idx", &index_bytes, true),
+        ("archive.idx", &other_bytes, false),
+        ("other.idx", &other.to_bytes(), false),
+        ("cifar.idx", &cifar.to_bytes(), false),
+        ("junk.idx", b"not an index", false),
+    ];
+    for (name, bytes, listed) in cases {
+        let opened = |r: Result<CodeIndex, _>| r.map(|i| i.len()).map_err(|e: aurora_hash::export::BundleError| e.to_string());
+        assert_eq!(opened(catalog.open_index(name, bytes, listed)), opened(bundle.open_index(name, bytes, listed)), "{name}");
+    }
+    let err = Catalog::open(&manifest_bytes, b"{}").err().unwrap().to_string();
+    assert!(err.contains("bundle.json"), "{err}");
 
     // The files against the manifest, each named.
     let err = Bundle::open(&manifest_bytes, b"{}", weights.clone(), &device).err().unwrap().to_string();

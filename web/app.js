@@ -11,7 +11,7 @@
 
 
   const $ = (id) => document.getElementById(id);
-  const state = { engine: null, archive: null, config: null, timings: {}, firstModelMs: null, ready: null };
+  const state = { engine: null, catalog: null, archive: null, config: null, timings: {}, firstModelMs: null, ready: null };
   // Class names and explanations come from the bundle (bundle.json's class_info).
   const info = (c) => (state.config.class_info || []).find((x) => x.id === c) || { id: c, name: c, description: "" };
   const nice = (c) => info(c).name;
@@ -61,7 +61,8 @@
     return fetchUrl(url, what, sizes[name], optional);
   }
 
-  // Fetches a URL as bytes with a progress bar; `size` is the expected size when known.
+  // Fetches a URL as bytes with a progress bar (none when `what` is null); `size` is the
+  // expected size when known.
   async function fetchUrl(url, what, size, optional = false) {
     let response;
     try {
@@ -87,7 +88,7 @@
       parts.push(value);
       got += value.byteLength;
       const known = total && got <= total;
-      progress(`Loading ${what}: ${(got / 1e6).toFixed(1)}${known ? ` of ${(total / 1e6).toFixed(1)}` : ""} MB`, known ? got / total : null);
+      if (what) progress(`Loading ${what}: ${(got / 1e6).toFixed(1)}${known ? ` of ${(total / 1e6).toFixed(1)}` : ""} MB`, known ? got / total : null);
     }
     const bytes = new Uint8Array(got);
     let at = 0;
@@ -100,12 +101,17 @@
   // visitor on the CPU path need not download the GPU code. A single file (site
   // --single-file) carries the WebGPU module, which has the CPU path too.
   const MODULE = embedded || (preference !== "cpu" && "gpu" in navigator) ? "aurora-hash-web-gpu" : "aurora-hash-web-cpu";
+  // The archive's search, a small module of its own in its own worker (web/search): it never
+  // waits behind an inference, and calls into the WebGPU module's worker measured several
+  // times slower than into a small module's (README, "The browser client").
+  const SEARCH = "aurora-hash-web-search";
   const dataUrl = (b64) => `data:text/javascript;base64,${b64}`;
 
-  // The engine runs in a Web Worker (web/worker.js): inference and search never block the page.
-  // Its Engine and Archive objects are used through stand-ins whose methods return promises.
-  // Where no worker can start (a single file from file://) the same host runs in the page.
-  async function connect() {
+  // Each module runs in a Web Worker (web/worker.js): inference and search never block the
+  // page. Its objects (Engine; Catalog and Archive) are used through stand-ins whose methods
+  // return promises. Where no worker can start (a single file from file://) the same host
+  // runs in the page. `role` names the module in errors.
+  async function connect(role) {
     const pending = new Map();
     let lastId = 0;
     const settle = ({ id, result, error, trap }) => {
@@ -121,13 +127,14 @@
       // A worker that fails to start or dies fails every call still waiting.
       worker.onerror = (e) => {
         e.preventDefault();
-        for (const id of [...pending.keys()]) settle({ id, error: `the engine's worker failed (${e.message || "worker.js could not start"})` });
+        for (const id of [...pending.keys()]) settle({ id, error: `the ${role}'s worker failed (${e.message || "worker.js could not start"})` });
       };
       send = (m, transfer) => worker.postMessage(m, transfer);
       state.worker = true;
     } else {
-      const host = await import(embedded ? dataUrl(embedded["worker.js"]) : "./worker.js");
-      send = (m) => host.answer(m).then((result) => settle({ id: m.id, result }), (e) => settle(host.reply(m.id, e)));
+      const { host, reply } = await import(embedded ? dataUrl(embedded["worker.js"]) : "./worker.js");
+      const answer = host();
+      send = (m) => answer(m).then((result) => settle({ id: m.id, result }), (e) => settle(reply(m.id, e)));
       state.worker = false;
     }
     const call = (m, transfer = []) => new Promise((resolve, reject) => {
@@ -148,21 +155,28 @@
       handles.set(stand, target);
       return stand;
     }
-    return { call, Engine: remote("Engine"), Archive: remote("Archive") };
+    return { call, remote };
   }
 
-  async function loadModule() {
-    progress("Loading the program…", null);
+  // Starts one module in its worker; `what` names it in the progress bar (null: no bar).
+  async function loadModule(name, role, what) {
     try {
-      const host = await connect();
-      const glue = embedded ? dataUrl(embedded[`${MODULE}.js`]) : new URL(`${MODULE}.js`, location.href).href;
-      const wasm = embedded ? fromBase64(embedded[`${MODULE}_bg.wasm`]) : await fetchUrl(`${MODULE}_bg.wasm`, "the program");
-      progress("Starting the program…", null);
+      const host = await connect(role);
+      const glue = embedded ? dataUrl(embedded[`${name}.js`]) : new URL(`${name}.js`, location.href).href;
+      const wasm = embedded ? fromBase64(embedded[`${name}_bg.wasm`]) : await fetchUrl(`${name}_bg.wasm`, what);
+      if (what) progress("Starting the program…", null);
       await host.call({ op: "init", args: [glue, wasm] }, [wasm.buffer]);
       return host;
     } catch (e) {
-      throw new Error(`${MODULE}: the program could not load (${e.message}); if it keeps failing, this browser may be too old for WebAssembly`);
+      throw new Error(`${name}: the program could not load (${e.message}); if it keeps failing, this browser may be too old for WebAssembly`);
     }
+  }
+
+  // The network's module and the search's, fetched and started side by side.
+  async function loadModules() {
+    progress("Loading the program…", null);
+    const [engine, search] = await Promise.all([loadModule(MODULE, "engine", "the program"), loadModule(SEARCH, "search", null)]);
+    return { Engine: engine.remote("Engine"), Catalog: search.remote("Catalog"), Archive: search.remote("Archive") };
   }
 
   // A panic inside the wasm module leaves it unusable; on WebGPU the cure is the CPU path, so
@@ -188,9 +202,9 @@
 
   async function load() {
     const t = performance.now();
-    const bindings = state.bindings = await loadModule();
+    const bindings = state.bindings = await loadModules();
     state.timings.module = performance.now() - t;
-    const { Engine } = bindings;
+    const { Engine, Catalog } = bindings;
     const manifest = await fetchBytes("manifest.json", "the model's manifest");
     let listed;
     try {
@@ -216,6 +230,9 @@
     }
     state.timings.load = performance.now() - t0;
     state.config = JSON.parse(await state.engine.config_json());
+    // The same manifest and bundle.json, read again by the search's module to check the
+    // archive's files against them.
+    state.catalog = await Catalog.open(manifest, config);
     const fallback = params.get("fallback");
     const note = fallback ? `${fallback}: using the CPU, slower` : await state.engine.backend_note();
     const line = $("backend");
@@ -228,7 +245,7 @@
     if (shards.length) {
       // A big archive: the first shard makes the page usable, the rest load behind it.
       const first = await fetchBytes(shards[0], `the archive (part 1 of ${shards.length})`);
-      state.archive = await state.engine.open_shard(shards[0], first);
+      state.archive = await state.catalog.open_shard(shards[0], first);
       state.archiveLength = await state.archive.len();
       state.timings.first_shard = performance.now();
       state.complete = loadShards(shards.slice(1), shards.length);
@@ -236,7 +253,7 @@
     } else {
       const index = await fetchBytes("archive.idx", "the archive", true);
       if (index) {
-        state.archive = await state.engine.open_archive(index);
+        state.archive = await state.catalog.open_archive(index);
         state.archiveLength = await state.archive.len();
         await setUpBrowsing();
       } else {
@@ -262,7 +279,7 @@
   async function loadShards(names, total) {
     for (const [i, name] of names.entries()) {
       const bytes = await fetchBytes(name, `the archive (part ${i + 2} of ${total}, ${state.archiveLength.toLocaleString()} images so far)`);
-      const shard = await state.engine.open_shard(name, bytes);
+      const shard = await state.catalog.open_shard(name, bytes);
       await state.archive.append(shard);
       await shard.free();
       state.archiveLength = await state.archive.len();
@@ -279,7 +296,7 @@
     if (!idsLoaded.has(shard)) {
       const name = `ids-${String(shard).padStart(4, "0")}.json`;
       idsLoaded.set(shard, fetchBytes(name, "image names").then(async (bytes) => {
-        await state.engine.verify(name, bytes);
+        await state.catalog.verify(name, bytes);
         await state.archive.set_ids(shard, bytes);
       }));
     }
@@ -510,10 +527,10 @@
     fetch("sw.js", { method: "HEAD" }).then((r) => {
       if (!r.ok) return;
       navigator.serviceWorker.register("sw.js").catch((e) => console.warn("offline copy unavailable:", e));
-      // The service worker keeps the wasm module the page used when it passes through it, but
-      // on a first visit the module was fetched before the worker took over: fetch it again
+      // The service worker keeps the wasm modules the page used when they pass through it,
+      // but on a first visit they were fetched before the worker took over: fetch them again
       // (from the browser's cache, mostly) once the worker controls the page.
-      const keep = () => { for (const f of [`${MODULE}.js`, `${MODULE}_bg.wasm`]) fetch(f).catch(() => {}); };
+      const keep = () => { for (const m of [MODULE, SEARCH]) for (const f of [`${m}.js`, `${m}_bg.wasm`]) fetch(f).catch(() => {}); };
       if (navigator.serviceWorker.controller) keep();
       else navigator.serviceWorker.addEventListener("controllerchange", keep, { once: true });
     }, () => {});

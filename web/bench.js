@@ -38,7 +38,7 @@ export async function bench({ bindings, state, guarded, preference, classifyByte
     const probe = await Archive.random(queries, bits, 11);
     const codes = [];
     for (let q = 0; q < queries; q++) codes.push(await probe.code(q));
-    // As the page sees it (a message to the engine's worker and back), and inside the engine.
+    // As the page sees it (a message to the search's worker and back), and inside the module.
     const times = [];
     const inside = [];
     for (const code of codes) {

@@ -167,8 +167,8 @@ pub fn site(a: &SiteArgs) -> Result<()> {
         let bytes = read_capped(&file, BINARY_CAP)?;
         cache_key.push_str(&format!("{rel} {}\n", sha256_hex(&bytes)));
         files.push((rel.clone(), Source::Bytes(bytes)));
-        // A visitor needs one of the two wasm modules: the service worker keeps the one the
-        // page fetched instead of downloading both on the first visit.
+        // A visitor needs one of the two network modules: the service worker keeps the
+        // modules the page fetched instead of downloading both on the first visit.
         if !is_wasm_module(&rel) {
             precache.push(if rel == "index.html" { "./".into() } else { rel });
         }
@@ -278,13 +278,14 @@ fn rel_url(path: &Path, root: &Path) -> String {
     path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/")
 }
 
-/// One of the page's wasm modules (`web/gpu`, `web/cpu`) or its script, as trunk names them.
+/// One of the page's wasm modules (`web/gpu`, `web/cpu`, `web/search`) or its script, as trunk
+/// names them.
 fn is_wasm_module(rel: &str) -> bool {
     rel.strip_prefix("aurora-hash-web-").is_some_and(|rest| !rest.contains('/') && (rest.ends_with("_bg.wasm") || rest.ends_with(".js")))
 }
 
 /// The service worker: precaches every file of this build on the first visit (but the wasm
-/// modules, of which it keeps the one the page fetches) and answers from the cache when the
+/// modules, of which it keeps those the page fetches) and answers from the cache when the
 /// network is gone. Its cache name is `version`, derived from the page's contents and the file
 /// list, so a rebuild that changes either installs a new cache and drops the old one. The manifest is fetched network-first,
 /// so a visitor online always sees the latest archive.
@@ -313,7 +314,8 @@ self.addEventListener("fetch", (e) => {{
     }}).catch(() => caches.match(e.request)));
     return;
   }}
-  // The wasm module the page chose is kept on its first fetch (the other is never fetched).
+  // The wasm modules the page chose are kept on their first fetch (the other backend's is never
+  // fetched).
   const keep = /\/aurora-hash-web-[a-z]+(_bg\.wasm|\.js)$/.test(url.pathname);
   e.respondWith(caches.match(e.request, {{ ignoreSearch: true }}).then((hit) => hit || fetch(e.request).then((r) => {{
     if (keep && r.ok) {{
@@ -356,9 +358,12 @@ fn single_file(a: &SiteArgs, index: &aurora_hash::index::CodeIndex, cache: &Path
             .with_context(|| format!("{}: no {prefix}*{suffix}: not the page trunk builds from index.html", a.web.display()))?;
         crate::files::read_capped(p, crate::files::BINARY_CAP)
     };
-    // The WebGPU module, which carries the CPU path too (app.js loads it from AURORA_FILES).
-    let wasm = by_prefix("aurora-hash-web-gpu", "_bg.wasm")?;
-    let glue = by_prefix("aurora-hash-web-gpu", ".js")?;
+    // The WebGPU module, which carries the CPU path too, and the search's (app.js loads both
+    // from AURORA_FILES).
+    let modules = ["aurora-hash-web-gpu", "aurora-hash-web-search"]
+        .into_iter()
+        .map(|m| Ok((m, by_prefix(m, ".js")?, by_prefix(m, "_bg.wasm")?)))
+        .collect::<Result<Vec<_>>>()?;
     let app = String::from_utf8(by_prefix("app", ".js")?)?;
     let css = String::from_utf8(by_prefix("style", ".css")?)?;
 
@@ -374,8 +379,10 @@ fn single_file(a: &SiteArgs, index: &aurora_hash::index::CodeIndex, cache: &Path
         serde_json::to_vec(&m)?
     };
     put("worker.js".into(), &by_prefix("worker", ".js")?);
-    put("aurora-hash-web-gpu.js".into(), &glue);
-    put("aurora-hash-web-gpu_bg.wasm".into(), &wasm);
+    for (name, glue, wasm) in &modules {
+        put(format!("{name}.js"), glue);
+        put(format!("{name}_bg.wasm"), wasm);
+    }
     put(format!("bundle/{MANIFEST_FILE}"), &manifest);
     put(format!("bundle/{INDEX_FILE}"), &index_bytes);
     for name in [CONFIG_FILE, WEIGHTS_FILE] {

@@ -367,12 +367,15 @@ fn page_matches_the_native_tool_on_webgpu_and_cpu() {
         assert_eq!(info["backend"], json!(expected), "{backend}: {info}");
         assert_eq!(info["archive"], json!(48), "{info}");
         assert_eq!(info["worker"], json!(true), "{backend}: the engine is not in a Web Worker: {info}");
-        // One wasm module per backend: the visit fetched its own and not the other.
+        // One network module per backend: the visit fetched its own and not the other, and the
+        // search's module.
         let fetched = browser.eval("return performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('aurora-hash-web-'));", json!([]));
         let module = if backend == "webgpu" { "aurora-hash-web-gpu" } else { "aurora-hash-web-cpu" };
         let fetched: Vec<&str> = fetched.as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
-        assert!(fetched.iter().any(|n| n.ends_with(&format!("{module}_bg.wasm"))), "{backend}: {fetched:?}");
-        assert!(fetched.iter().all(|n| n.contains(module)), "{backend}: fetched another backend's module: {fetched:?}");
+        for wanted in [module, "aurora-hash-web-search"] {
+            assert!(fetched.iter().any(|n| n.ends_with(&format!("{wanted}_bg.wasm"))), "{backend}: {fetched:?}");
+        }
+        assert!(fetched.iter().all(|n| n.contains(module) || n.contains("aurora-hash-web-search")), "{backend}: fetched another backend's module: {fetched:?}");
 
         // Parity: every example's code and class, as the native tool computes them.
         let (mut differ, mut total, mut same_class) = (0u32, 0u32, 0usize);
@@ -510,14 +513,15 @@ fn page_matches_the_native_tool_on_webgpu_and_cpu() {
 fn browser_speed_table() {
     let site = build_site("bench");
     let browser = Browser::start();
-    // The page's wasm modules (one per backend; a visitor downloads one). Compressed sizes are
+    // The page's wasm modules (the network's, one per backend, of which a visitor downloads
+    // one; the search's). Compressed sizes are
     // those of the copies `aurora-hash site` writes (README, "The browser client").
     for p in std::fs::read_dir(&site.dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "wasm")) {
         println!("{}: {:.2} MB", p.file_name().unwrap().to_string_lossy(), p.metadata().unwrap().len() as f64 / 1e6);
     }
     let weights = site.dir.join("bundle/model.bpk").metadata().unwrap().len();
     println!("demo bundle weights {:.2} MB", weights as f64 / 1e6);
-    println!("| backend | engine in | module load | demo load | full 224 px first | full 224 px warm | longest main-thread task (tasks > 50 ms) | search 100k (in engine) | search 1M (in engine) |");
+    println!("| backend | engine in | module load | demo load | full 224 px first | full 224 px warm | longest main-thread task (tasks > 50 ms) | search 100k (in its module) | search 1M (in its module) |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for backend in ["webgpu", "cpu"] {
         browser.goto(&format!("{}?backend={backend}", site.url));
@@ -602,8 +606,9 @@ fn published_site_browses_filters_searches_works_offline_and_as_one_file() {
     for ext in ["br", "gz"] {
         assert!(names.contains(&format!("{}.{ext}", index[0])), "{names:?}");
     }
-    // One module per backend, each with copies that decompress to it; what a first visit
-    // transfers on each backend (the brotli copy where there is one).
+    // One network module per backend, each with copies that decompress to it; what a first
+    // visit transfers on each backend (the brotli copy where there is one), the search's
+    // module included.
     let size = |p: &Path| p.metadata().unwrap().len();
     let sent = |p: &Path| {
         let br = PathBuf::from(format!("{}.br", p.display()));
@@ -688,12 +693,12 @@ fn published_site_browses_filters_searches_works_offline_and_as_one_file() {
 
     // Offline: the service worker has cached the site; stop the server, reload, search again.
     browser.eval("await navigator.serviceWorker.ready; for (let i = 0; i < 600 && !navigator.serviceWorker.controller; i++) await new Promise((r) => setTimeout(r, 100)); return true;", json!([]));
-    // The page's wasm module is kept too (fetched again once the service worker controls it).
+    // The page's wasm modules are kept too (fetched again once the service worker controls it).
     browser.eval(
         "for (let i = 0; i < 600; i++) {
            for (const name of await caches.keys()) {
              const keys = await (await caches.open(name)).keys();
-             if (keys.some((r) => r.url.endsWith('aurora-hash-web-cpu_bg.wasm'))) return true;
+             if (['aurora-hash-web-cpu_bg.wasm', 'aurora-hash-web-search_bg.wasm'].every((m) => keys.some((r) => r.url.endsWith(m)))) return true;
            }
            await new Promise((r) => setTimeout(r, 100));
          }

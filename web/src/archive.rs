@@ -1,5 +1,7 @@
-//! [`Archive`]: an image archive's packed codes and metadata, searched in the page.
+//! [`Catalog`] and [`Archive`]: an image archive's packed codes and metadata, opened against
+//! the bundle they belong to and searched in the page.
 
+use aurora_hash::export::{self, INDEX_FILE};
 use aurora_hash::hashing::{code_from_hex, code_to_hex};
 use aurora_hash::index::{CodeIndex, Entry, thumb_path};
 use serde::Serialize;
@@ -7,8 +9,40 @@ use wasm_bindgen::prelude::*;
 
 use crate::{js_err, now_ms};
 
-/// An archive index in the page's memory. Opened through [`crate::Engine::open_archive`],
-/// which checks that it belongs to the loaded model.
+/// The bundle an archive belongs to, as far as its search needs it: the manifest and
+/// bundle.json, without the network (which the page loads in another module).
+#[wasm_bindgen]
+pub struct Catalog {
+    catalog: export::Catalog,
+}
+
+#[wasm_bindgen]
+impl Catalog {
+    /// Reads the manifest and bundle.json, checking the one against the other, as the
+    /// engine's `Engine::load` does.
+    pub fn open(manifest: &[u8], config: &[u8]) -> Result<Catalog, JsError> {
+        export::Catalog::open(manifest, config).map(|catalog| Catalog { catalog }).map_err(js_err)
+    }
+
+    /// Reads an archive index, checking it against the manifest when the bundle lists one,
+    /// against its own checksum always, and that its codes are this model's length.
+    pub fn open_archive(&self, bytes: &[u8]) -> Result<Archive, JsError> {
+        self.catalog.open_index(INDEX_FILE, bytes, false).map(Archive::from_index).map_err(js_err)
+    }
+
+    /// One shard of a sharded archive (`shard-NNNN.idx`), which the manifest must list.
+    pub fn open_shard(&self, name: &str, bytes: &[u8]) -> Result<Archive, JsError> {
+        self.catalog.open_index(name, bytes, true).map(Archive::from_index).map_err(js_err)
+    }
+
+    /// Checks a fetched file (a shard's image names) against the manifest (size and SHA-256).
+    pub fn verify(&self, name: &str, bytes: &[u8]) -> Result<(), JsError> {
+        self.catalog.manifest.verify(name, bytes).map_err(js_err)
+    }
+}
+
+/// An archive index in the page's memory. Opened through [`Catalog::open_archive`], which
+/// checks that it belongs to the bundle.
 #[wasm_bindgen]
 pub struct Archive {
     index: CodeIndex,
@@ -94,7 +128,7 @@ impl Archive {
         self.index.bits()
     }
 
-    /// The `k` nearest images to a code (hex, as [`crate::Engine::classify`] returns it),
+    /// The `k` nearest images to a code (hex, as the engine's `Engine::classify` returns it),
     /// nearest first, ties in archive order. `class` < 0 means any predicted class; `radius`
     /// is the largest Hamming distance kept. Returns `{hits, search_ms, searched}` as JSON.
     pub fn search(&self, code: &str, k: usize, class: i32, radius: u32) -> Result<String, JsError> {
@@ -177,7 +211,7 @@ impl Archive {
         Ok(Archive::from_index(CodeIndex::random(n, bits, vec!["random".into()], seed as u64)))
     }
 
-    /// Adds the next shard of a sharded archive (opened with [`crate::Engine::open_shard`]).
+    /// Adds the next shard of a sharded archive (opened with [`Catalog::open_shard`]).
     pub fn append(&mut self, shard: &Archive) -> Result<(), JsError> {
         let start = self.len();
         self.index.append(&shard.index).map_err(js_err)?;
@@ -190,7 +224,7 @@ impl Archive {
     }
 
     /// Fills in the ids of shard `shard` from its ids file (a JSON array of strings, already
-    /// checked against the manifest with [`crate::Engine::verify`]).
+    /// checked against the manifest with [`Catalog::verify`]).
     pub fn set_ids(&mut self, shard: usize, json: &[u8]) -> Result<(), JsError> {
         let ids: Vec<String> = serde_json::from_slice(json).map_err(|e| js_err(format!("ids of shard {shard}: {e}")))?;
         let start = if shard == 0 { 0 } else { *self.shard_starts.get(shard - 1).ok_or_else(|| js_err(format!("no shard {shard}")))? };

@@ -68,10 +68,9 @@ pub async fn choose(pref: Preference) -> Result<Chosen, String> {
     }
 }
 
-#[cfg(not(feature = "cpu"))]
-compile_error!("the browser client needs the `cpu` feature (the WebGPU module falls back to it)");
+#[cfg(all(feature = "webgpu", not(feature = "cpu")))]
+compile_error!("the `webgpu` feature needs the `cpu` feature too (the WebGPU module falls back to it)");
 
-#[cfg(feature = "cpu")]
 fn cpu() -> Chosen {
     Chosen { device: Device::flex(), webgpu: false, note: String::new() }
 }

@@ -3,7 +3,7 @@
 use aurora_hash::data::decode::decode;
 use aurora_hash::data::AURORA_CLASSES;
 use aurora_hash::data::preprocess::Preprocess;
-use aurora_hash::export::{BUNDLE_FORMAT, Bundle, BundleConfig, INDEX_FILE, Manifest};
+use aurora_hash::export::{BUNDLE_FORMAT, Bundle, BundleConfig, Manifest};
 use aurora_hash::hashing::{code_to_hex, pack_code};
 use aurora_hash::answer::{Answer, answer};
 use aurora_hash::infer::encode_tensors_with_features;
@@ -12,7 +12,6 @@ use burn::tensor::Device;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::archive::Archive;
 use crate::backend::{self, Preference};
 use crate::{js_err, now_ms};
 
@@ -150,21 +149,6 @@ impl Engine {
         Ok(serde_json::to_string(&out).expect("result serialises"))
     }
 
-    /// Reads an archive index, checking it against the manifest when the bundle lists one,
-    /// against its own checksum always, and that its codes are this model's length.
-    pub fn open_archive(&self, bytes: &[u8]) -> Result<Archive, JsError> {
-        self.bundle.open_index(INDEX_FILE, bytes, false).map(Archive::from_index).map_err(js_err)
-    }
-
-    /// One shard of a sharded archive (`shard-NNNN.idx`), which the manifest must list.
-    pub fn open_shard(&self, name: &str, bytes: &[u8]) -> Result<Archive, JsError> {
-        self.bundle.open_index(name, bytes, true).map(Archive::from_index).map_err(js_err)
-    }
-
-    /// Checks a fetched file against the bundle's manifest (size and SHA-256).
-    pub fn verify(&self, name: &str, bytes: &[u8]) -> Result<(), JsError> {
-        self.bundle.manifest.verify(name, bytes).map_err(js_err)
-    }
 }
 
 /// How an implausible result starts its error message, so the page can recognise it.

@@ -1,22 +1,28 @@
 //! The browser client of aurora-hash: a thin wasm shell over the `aurora_hash` library.
 //!
 //! The page (`index.html` and `web/app.js`) fetches a bundle and an archive index, hands the
-//! bytes to [`Engine::load`] and [`Engine::open_archive`], and gets JSON back: this crate does
-//! no fetching and draws nothing. The network is the same burn model the native tool trains
+//! bytes to [`Engine::load`] and [`Catalog::open`], and gets JSON back: this crate does no
+//! fetching and draws nothing. The network is the same burn model the native tool trains
 //! and exports; it runs on WebGPU when the browser has it and on burn's CPU backend compiled
 //! to wasm otherwise ([`backend`]). The Hamming search runs here too, over the packed codes.
 //!
 //! The crate is wasm-only: natively it compiles to nothing (its dependencies are wasm-only in
 //! Cargo.toml), and its tests run in the browser (`web/tests/in_browser.rs`). The page loads
-//! it as one of two modules, `web/gpu` (WebGPU and the CPU path) or `web/cpu` (the CPU path
-//! only, a fraction of the size), which differ only in this crate's features.
+//! it as modules that differ only in this crate's features: the network as `web/gpu` (WebGPU
+//! and the CPU path) or `web/cpu` (the CPU path only, a fraction of the size), and the archive
+//! as `web/search`, each in a Web Worker of its own.
 #![cfg(target_family = "wasm")]
 
+#[cfg(feature = "search")]
 pub mod archive;
+#[cfg(feature = "cpu")]
 pub mod backend;
+#[cfg(feature = "cpu")]
 pub mod engine;
 
-pub use archive::Archive;
+#[cfg(feature = "search")]
+pub use archive::{Archive, Catalog};
+#[cfg(feature = "cpu")]
 pub use engine::Engine;
 
 use wasm_bindgen::prelude::*;

@@ -12,7 +12,7 @@ use aurora_hash::hashing::{code_from_hex, hamming, pack_code};
 use aurora_hash::model::{Arch, AuroraNet, ModelConfig, Pmt, spatial_pyramid_pool};
 use aurora_hash::ood::Layer;
 use aurora_hash_web::backend::{Preference, choose};
-use aurora_hash_web::{Archive, Engine};
+use aurora_hash_web::{Archive, Catalog, Engine};
 use burn::tensor::{Device, Tensor, TensorData};
 use wasm_bindgen_test::*;
 
@@ -179,17 +179,19 @@ async fn engine_loads_a_bundle_and_refuses_a_damaged_one() {
         let e = e.to_string();
         assert!(e.contains("bundle.json") || e.contains("model.bpk"), "bundle.json {pointer} = {value}: {e}");
     }
-    // Archive indexes: a good one opens; cut short, of another code length or of other
-    // classes, refused, naming the file.
+    // Archive indexes, through the search module's catalog of the same bundle: a good one
+    // opens; cut short, of another code length or of other classes, refused, naming the file.
+    let catalog = Catalog::open(&manifest, &json).unwrap_or_else(|_| panic!("the catalog opens"));
+    assert!(catalog.verify(WEIGHTS_FILE, &weights).is_ok() && catalog.verify(WEIGHTS_FILE, &damaged).is_err());
     let classes: Vec<String> = AURORA_CLASSES.iter().map(|c| c.to_string()).collect();
     let index = CodeIndex::random(20, 12, classes.clone(), 1).to_bytes();
-    assert_eq!(engine.open_archive(&index).unwrap_or_else(|_| panic!("a good index opens")).len(), 20);
+    assert_eq!(catalog.open_archive(&index).unwrap_or_else(|_| panic!("a good index opens")).len(), 20);
     let opened = Bundle::open(&manifest, &json, weights.clone(), &Device::flex()).unwrap_or_else(|e| panic!("{e}"));
     let mut bad: Vec<(String, Vec<u8>)> = [0, 10, index.len() / 2, index.len() - 1].iter().map(|&n| (format!("cut to {n} bytes"), index[..n].to_vec())).collect();
     bad.push(("16-bit codes".into(), CodeIndex::random(20, 16, classes.clone(), 1).to_bytes()));
     bad.push(("other classes".into(), CodeIndex::random(20, 12, vec!["a".into(), "b".into(), "c".into(), "d".into()], 1).to_bytes()));
     for (what, bytes) in &bad {
-        assert!(engine.open_archive(bytes).is_err(), "an index {what} opened");
+        assert!(catalog.open_archive(bytes).is_err(), "an index {what} opened");
         let e = opened.open_index("archive.idx", bytes, false).err().unwrap_or_else(|| panic!("an index {what} opened")).to_string();
         assert!(e.contains("archive.idx"), "an index {what}: {e}");
     }
