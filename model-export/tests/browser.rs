@@ -654,6 +654,17 @@ fn published_site_browses_filters_searches_works_offline_and_as_one_file() {
     browser.goto(&format!("{url}?backend=cpu"));
     let info = browser.eval("return await window.aurora.ready;", json!([]));
     assert_eq!(info["archive"], json!(total), "{info}");
+    // The wasm modules arrived as their brotli copies (Chromium accepts br from localhost) and
+    // ran: the browser decodes the larger window `site` compresses wasm with.
+    let wasm = browser.eval("return performance.getEntriesByType('resource').filter((e) => e.name.endsWith('_bg.wasm')).map((e) => [e.name, e.encodedBodySize, e.decodedBodySize]);", json!([]));
+    let wasm = wasm.as_array().unwrap();
+    assert_eq!(wasm.len(), 2, "the CPU module and the search's: {wasm:?}");
+    for w in wasm {
+        let name = w[0].as_str().unwrap();
+        let file = out.join(name.rsplit('/').next().unwrap());
+        assert_eq!(w[2].as_u64(), Some(size(&file)), "{w}");
+        assert_eq!(w[1].as_u64(), Some(sent(&file)), "{w}: not the brotli copy");
+    }
 
     // Browse: the first page, then a class filter, then a time range.
     browser.wait("document.querySelectorAll('#browse-grid li').length > 0", "the archive grid");
