@@ -33,13 +33,13 @@ pub struct ExportArgs {
     /// Bundle folder to write.
     #[arg(long, default_value = "bundle")]
     pub out: PathBuf,
-    /// Keep the weights in f32 (default: f16, half the size).
-    #[arg(long, conflicts_with = "quant")]
-    pub f32: bool,
-    /// Quantize the conv and linear weights: `q8` stores 8-bit values with an f16 scale per
-    /// block of at most 64 (about a quarter of f32), widened to f32 when the bundle is loaded.
-    #[arg(long, value_enum)]
-    pub quant: Option<Quant>,
+    /// How `model.bpk` stores the weights. `q8` (the default): the conv and linear weights as
+    /// 8-bit values with an f16 scale per block of at most 64, about a quarter of f32, widened to
+    /// f32 when the bundle is loaded; measured on 2026-12-06 against f32, the YRS run's codes
+    /// agreed on 99.81% of bits and its classes on 99.82% of 2,722 frames (the demo's: 99.98%,
+    /// 99.87% of 768). `f16`: half of f32, codes within a few bits in 100,000. `f32`: exact.
+    #[arg(long, value_enum, default_value = "q8", alias = "quant")]
+    pub weights: Weights,
     /// Write into a folder that is not a bundle (files of the bundle's names are replaced;
     /// nothing else is touched).
     #[arg(long)]
@@ -47,16 +47,18 @@ pub struct ExportArgs {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Quant {
+pub enum Weights {
     Q8,
+    F16,
+    F32,
 }
 
-impl ExportArgs {
-    pub fn weights_dtype(&self) -> WeightsDtype {
-        match (self.quant, self.f32) {
-            (Some(Quant::Q8), _) => WeightsDtype::Q8,
-            (None, true) => WeightsDtype::F32,
-            (None, false) => WeightsDtype::F16,
+impl Weights {
+    pub fn dtype(self) -> WeightsDtype {
+        match self {
+            Self::Q8 => WeightsDtype::Q8,
+            Self::F16 => WeightsDtype::F16,
+            Self::F32 => WeightsDtype::F32,
         }
     }
 }
@@ -72,7 +74,7 @@ pub fn export(a: &ExportArgs) -> Result<()> {
     let config = run.config()?;
     let device = Device::flex();
     let (model, ptr) = run.load_chosen_model(&config.model, &device)?;
-    let dtype = a.weights_dtype();
+    let dtype = a.weights.dtype();
     let weights = weights_to_bytes(&model, dtype)?;
     let bundle = BundleConfig {
         format: BUNDLE_FORMAT,

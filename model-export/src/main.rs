@@ -61,7 +61,7 @@ enum Command {
     Calibrate(calibrate_cmd::CalibrateArgs),
     /// Train and evaluate the same settings over block-wise folds and/or seeds: mean ± sd.
     Repeat(repeat_cmd::RepeatArgs),
-    /// Write the bundle the browser loads: f16 weights, configuration, manifest with checksums.
+    /// Write the bundle the browser loads: q8 weights (or f16, f32), configuration, manifest with checksums.
     Export(bundle_cmd::ExportArgs),
     /// Build or merge packed code indexes of image archives.
     #[command(subcommand)]
@@ -200,7 +200,7 @@ fn demo(a: &DemoArgs) -> Result<()> {
     // The site: page + bundle + an archive of synthetic frames to search.
     let site = run.join("site");
     let bundle = site.join("bundle");
-    bundle_cmd::export(&bundle_cmd::ExportArgs { run: run.clone(), out: bundle.clone(), f32: false, quant: None, force: false })?;
+    bundle_cmd::export(&bundle_cmd::ExportArgs { run: run.clone(), out: bundle.clone(), weights: bundle_cmd::Weights::Q8, force: false })?;
     let archive = run.join("archive");
     if !archive.exists() {
         generate::generate(&generate::GenerateArgs { out: archive.clone(), per_class: a.per_class, size: 128, seed: 2020, force: false })?;

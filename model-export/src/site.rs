@@ -61,9 +61,9 @@ pub struct SiteArgs {
     /// becomes unresponsive; publish a site instead).
     #[arg(long, default_value_t = 120.0)]
     pub max_single_mb: f64,
-    /// Ship quantized weights (`q8`: about a quarter of f32, half of the default f16).
-    #[arg(long, value_enum)]
-    pub quant: Option<crate::bundle_cmd::Quant>,
+    /// How the bundle stores the weights (as `export --weights`): q8 (the default), f16 or f32.
+    #[arg(long, value_enum, default_value = "q8", alias = "quant")]
+    pub weights: crate::bundle_cmd::Weights,
     /// Write into a folder that holds files this tool did not write (files of the same names
     /// are replaced; nothing else is removed), or replace a --single-file it did not write.
     #[arg(long)]
@@ -123,7 +123,7 @@ pub fn site(a: &SiteArgs) -> Result<()> {
     }
     // 1. Bundle and index in the run's cache: only new images are encoded.
     let cache = a.run.join("site-cache");
-    bundle_cmd::export(&ExportArgs { run: a.run.clone(), out: cache.clone(), f32: false, quant: a.quant, force: a.force })?;
+    bundle_cmd::export(&ExportArgs { run: a.run.clone(), out: cache.clone(), weights: a.weights, force: a.force })?;
     let index = match (&a.images, &a.index) {
         (Some(images), _) => {
             bundle_cmd::index(&IndexCommand::Build(IndexArgs {

@@ -225,7 +225,7 @@ fn export_index_query_and_merge() {
     let bundle = dir.join("bundle");
     let o = tool(&["export", "--run", run.to_str().unwrap(), "--out", bundle.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("f16 weights"), "{}", text(&o));
+    assert!(text(&o).contains("q8 weights"), "{}", text(&o));
     let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["files"].as_array().unwrap().len(), 2);
     // An archive in two halves, class folders giving labels.
