@@ -104,7 +104,23 @@ struct DemoArgs {
     no_serve: bool,
 }
 
+/// burn falls back to its default device where a caller names none. In burn 0.22.1 the one
+/// such place this tool meets is the optimiser state `train --resume` loads
+/// (`ModuleOptimizer::load` puts it on `Device::default()`, and the next step moves it to the
+/// parameters' device). That default is wgpu in this build, and initialising it starts a GPU,
+/// or on a machine without one Mesa's software GL, whose teardown at exit corrupted the heap in
+/// about one resume in twenty here (seen as `malloc_consolidate(): unaligned fastbin chunk`
+/// and an EGL `BadDisplay` panic, 2026-12-06). So the default is the CPU; every command still
+/// runs where `device::select` put it. A `BURN_DEVICE` the user set is kept.
+fn default_device_is_the_cpu() {
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // SAFETY: the first thing `main` does, while no other thread exists.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
+}
+
 fn main() {
+    default_device_is_the_cpu();
     let cli = Cli::parse();
     if let Err(e) = dispatch(cli.command) {
         // `aurora-hash query … | head`: the reader went away; nothing is wrong.

@@ -150,8 +150,13 @@ fn resume_after_a_kill_loses_nothing() {
         .collect();
     assert_eq!(epochs, vec![1, 2, 3]);
     // A finished run resumed again is a no-op, not an error.
-    let o = tool(&["train", "--resume", "--run", run.to_str().unwrap(), "--device", "cpu"]);
-    assert!(o.status.success() && text(&o).contains("already finished"), "{}", text(&o));
+    // Every time: loading the optimiser state once started burn's default device (wgpu, Mesa's
+    // software GL here), whose teardown corrupted the heap in about one exit in twenty; 40 clean
+    // exits in a row had a 13% chance then.
+    for _ in 0..40 {
+        let o = tool(&["train", "--resume", "--run", run.to_str().unwrap(), "--device", "cpu"]);
+        assert!(o.status.success() && text(&o).contains("already finished"), "{}", text(&o));
+    }
     // Creating over an existing run is refused rather than overwriting it.
     fails_with(&train(&run, "synthetic:6", &["--epochs", "1"]), "already holds a run");
     let _ = std::fs::remove_dir_all(dir);
