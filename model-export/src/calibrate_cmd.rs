@@ -22,11 +22,13 @@
 use anyhow::{Context, Result, bail};
 use aurora_hash::calibrate::{apply, fit_class_offsets, fit_temperature, reliability};
 use aurora_hash::infer::predicted_classes;
-use aurora_hash::metrics::{classification, mean_nll};
+use aurora_hash::metrics::interval::groups_by_block;
+use aurora_hash::metrics::mean_nll;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
 use crate::dataset;
+use crate::eval_cmd::class_intervals;
 use crate::device::{self, Choice};
 use crate::posttrain::{CALIBRATION_FILE, Calibration, ECE_BINS, layers_of};
 use crate::run::{Run, write_json};
@@ -53,18 +55,19 @@ pub struct CalibrateArgs {
 struct Pool {
     probs: Vec<f32>,
     truth: Vec<usize>,
+    times: Vec<Option<i64>>,
 }
 
 /// Held-out probabilities of one way of calibrating, pooled over the fold runs (in the order
-/// of the pooled labels).
-fn held_out_line(name: &str, probs: &[f32], truth: &[usize], classes: usize) -> String {
-    let c = classification(truth, &predicted_classes(probs, classes), classes);
+/// of the pooled labels), with accuracy intervals over the frames' time blocks (`groups`).
+fn held_out_line(name: &str, probs: &[f32], truth: &[usize], classes: usize, groups: &[Vec<usize>], seed: u64) -> String {
+    let (accuracy, balanced) = class_intervals(truth, &predicted_classes(probs, classes), classes, groups, seed);
     format!(
-        "  {name:<28} NLL {:.3}  ECE {:.3}  accuracy {:.3}  balanced accuracy {:.3}",
+        "  {name:<28} NLL {:.3}  ECE {:.3}  accuracy {}  balanced accuracy {}",
         mean_nll(probs, truth, classes),
         reliability(probs, truth, classes, ECE_BINS).ece,
-        c.accuracy,
-        c.balanced_accuracy
+        accuracy.display(),
+        balanced.display()
     )
 }
 
@@ -130,10 +133,16 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
         }
         let ids = resolve_ids(&listing, &fs.validation)?;
         let (encoded, _) = layers_of(&model, &fc, &listing, &ids, &device, "held-out fold")?;
-        pools.push(Pool { probs: encoded.probs, truth: ids.iter().map(|&i| listing.samples[i].label.unwrap_or(0)).collect() });
+        pools.push(Pool {
+            probs: encoded.probs,
+            truth: ids.iter().map(|&i| listing.samples[i].label.unwrap_or(0)).collect(),
+            times: ids.iter().map(|&i| listing.samples[i].timestamp).collect(),
+        });
     }
     let probs: Vec<f32> = pools.iter().flat_map(|p| p.probs.iter().copied()).collect();
     let truth: Vec<usize> = pools.iter().flat_map(|p| p.truth.iter().copied()).collect();
+    let times: Vec<Option<i64>> = pools.iter().flat_map(|p| p.times.iter().copied()).collect();
+    let (groups, seed) = (groups_by_block(&times, config.block_seconds), config.train.seed);
     // Each fold run's frames, calibrated by what the other fold runs' frames fit.
     let (mut scaled, mut offset) = (Vec::new(), Vec::new());
     let mut per_fold = Vec::new();
@@ -174,14 +183,19 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
             if class_offsets.is_empty() { "" } else { "; class offsets kept because, fitted on the other fold runs' frames, they lowered the NLL of each fold run's frames" }
         ),
     };
-    let cv = classification(&truth, &predicted_classes(&probs, classes), classes);
+    let cv = class_intervals(&truth, &predicted_classes(&probs, classes), classes, &groups, seed);
     write_json(&run.dir.join(CALIBRATION_FILE), &c)?;
     println!("{} out-of-fold frames from {} fold runs ({:.0}% of the training part), on {device_name}", truth.len(), args.folds.len(), covered * 100.0);
-    println!("cross-validated on the training nights: accuracy {:.3}, balanced accuracy {:.3}", cv.accuracy, cv.balanced_accuracy);
+    println!(
+        "cross-validated on the training nights: accuracy {}, balanced accuracy {} (95% intervals over {} time blocks)",
+        cv.0.display(),
+        cv.1.display(),
+        groups.len()
+    );
     println!("each fold run's frames, calibrated by a fit on the other fold runs' frames:");
-    println!("{}", held_out_line("raw softmax", &probs, &truth, classes));
-    println!("{}", held_out_line("temperature", &scaled, &truth, classes));
-    println!("{}", held_out_line("temperature + class offsets", &offset, &truth, classes));
+    println!("{}", held_out_line("raw softmax", &probs, &truth, classes, &groups, seed));
+    println!("{}", held_out_line("temperature", &scaled, &truth, classes, &groups, seed));
+    println!("{}", held_out_line("temperature + class offsets", &offset, &truth, classes, &groups, seed));
     println!(
         "  held-out NLL by fold run, temperature → with offsets: {}",
         per_fold.iter().map(|(s, o)| format!("{s:.3} → {o:.3}")).collect::<Vec<_>>().join(", ")

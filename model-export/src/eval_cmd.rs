@@ -376,7 +376,7 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
 }
 
 /// Accuracy and balanced accuracy of `predicted` with intervals over the test blocks.
-fn class_intervals(truth: &[usize], predicted: &[usize], classes: usize, groups: &[Vec<usize>], seed: u64) -> (Interval, Interval) {
+pub(crate) fn class_intervals(truth: &[usize], predicted: &[usize], classes: usize, groups: &[Vec<usize>], seed: u64) -> (Interval, Interval) {
     let correct: Vec<f64> = truth.iter().zip(predicted).map(|(a, b)| f64::from(u8::from(a == b))).collect();
     let balanced = |items: &[usize]| {
         let t: Vec<usize> = items.iter().map(|&i| truth[i]).collect();
