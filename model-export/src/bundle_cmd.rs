@@ -531,24 +531,64 @@ fn verdict(a: &Answer, info: &[ClassInfo]) -> String {
 }
 
 fn score(path: &Path, run: &Path) -> Result<()> {
+    use aurora_hash::metrics::interval::{RESAMPLES, block_bootstrap, groups_by_block, mean_of};
     let index = read_index(path)?;
-    let split = Run::at(run).split()?;
+    let run_dir = Run::at(run);
+    let split = run_dir.split()?;
+    let config = run_dir.config()?;
     let pos: std::collections::HashMap<&str, usize> =
         index.entries.iter().enumerate().map(|(i, e)| (e.id.as_str(), i)).collect();
-    let pick = |ids: &[String]| -> Result<(CodeSet, Vec<usize>)> {
+    // A run trained from a CSV manifest names its images by stem (`N20031221G031041`) while an
+    // index built over the image folder names them by path (`drapery/N20031221G031041.png`):
+    // the same images, found by stem when the exact id is not there and the stem is unique.
+    let mut by_stem: std::collections::HashMap<&str, Option<usize>> = std::collections::HashMap::new();
+    for (i, e) in index.entries.iter().enumerate() {
+        by_stem.entry(file_stem(&e.id)).and_modify(|seen| *seen = None).or_insert(Some(i));
+    }
+    let find = |id: &str| -> Result<usize> {
+        if let Some(&i) = pos.get(id) {
+            return Ok(i);
+        }
+        match by_stem.get(file_stem(id)) {
+            Some(Some(i)) => Ok(*i),
+            Some(None) => bail!("{}: `{id}` of the run's split matches several indexed images by file name", path.display()),
+            None => bail!("{}: `{id}` of the run's split is not indexed", path.display()),
+        }
+    };
+    let pick = |ids: &[String]| -> Result<(CodeSet, Vec<usize>, Vec<Option<i64>>)> {
         let mut codes = CodeSet::new(index.bits());
-        let mut labels = Vec::new();
+        let (mut labels, mut times) = (Vec::new(), Vec::new());
         for id in ids {
-            let &i = pos.get(id.as_str()).with_context(|| format!("{}: `{id}` of the run's split is not indexed", path.display()))?;
+            let i = find(id)?;
             let label = index.entries[i].label.with_context(|| format!("{}: `{id}` has no true label", path.display()))?;
             codes.push_words(index.codes.code(i));
             labels.push(label as usize);
+            times.push(index.entries[i].timestamp.or_else(|| timestamp_from_name(id)));
         }
-        Ok((codes, labels))
+        Ok((codes, labels, times))
     };
-    let (q, ql) = pick(&split.test)?;
-    let (db, dbl) = pick(split.database.as_ref().unwrap_or(&split.train))?;
+    let (q, ql, q_times) = pick(&split.test)?;
+    let (db, dbl, _) = pick(split.database.as_ref().unwrap_or(&split.train))?;
     let r = aurora_hash::metrics::retrieval(&q, &ql, &db, &dbl, None, &[10, 100]);
-    println!("{}: {} queries, database {}: MAP {:.4}, P@10 {:.4}, P@100 {:.4}", path.display(), q.len(), db.len(), r.map, r.top_k_precision[0].1, r.top_k_precision[1].1);
+    // The same interval as `eval`'s: whole test time blocks resampled.
+    let groups = groups_by_block(&q_times, config.block_seconds);
+    let map = block_bootstrap(&groups, RESAMPLES, config.train.seed, |it| mean_of(&r.ap, it));
+    println!(
+        "{}: {} queries, database {}: MAP {:.4} {} (95% bootstrap over {} test blocks), P@10 {:.4}, P@100 {:.4}",
+        path.display(),
+        q.len(),
+        db.len(),
+        r.map,
+        map.display(),
+        groups.len(),
+        r.top_k_precision[0].1,
+        r.top_k_precision[1].1
+    );
     Ok(())
+}
+
+/// The last path component without its extension: how a CSV manifest names an image file.
+fn file_stem(id: &str) -> &str {
+    let name = id.rsplit(['/', '\\']).next().unwrap_or(id);
+    name.rsplit_once('.').map_or(name, |(stem, _)| stem)
 }

@@ -269,6 +269,20 @@ fn export_index_query_and_merge() {
     let merged = read("merged.idx");
     assert_eq!(merged.len(), 6);
     assert_eq!(merged.codes, whole_idx.codes);
+    // `index score` of the folder's index under a run trained from a CSV manifest of the same
+    // images: the run names them by stem, the index by path; MAP comes with its interval.
+    let mut csv = String::from("name,class\n");
+    for e in &whole_idx.entries {
+        let (class, file) = e.id.split_once('/').unwrap();
+        csv += &format!("{},{class}\n", file.trim_end_matches(".png"));
+    }
+    std::fs::write(archive.join("labels.csv"), csv).unwrap();
+    let csv_run = dir.join("csv-run");
+    let o = train(&csv_run, archive.join("labels.csv").to_str().unwrap(), &["--epochs", "1", "--validation-fraction", "0", "--test-fraction", "0.34"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = tool(&["index", "score", &idx("whole.idx"), "--run", csv_run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("MAP") && text(&o).contains("95% bootstrap over"), "{}", text(&o));
     // Query: text and JSON, the nearest hit of an archive image is itself at distance 0.
     let q = archive.join("radial/N20031221G010000.png");
     let o = tool(&["query", q.to_str().unwrap(), "--bundle", b, "--index", &idx("whole.idx"), "--k", "3", "--json"]);
