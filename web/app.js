@@ -172,11 +172,19 @@
     }
   }
 
-  // The network's module and the search's, fetched and started side by side.
+  // The network's module and the search's, fetched and started side by side. Without the
+  // search's module the page still classifies photos; only the archive is missing.
   async function loadModules() {
     progress("Loading the program…", null);
-    const [engine, search] = await Promise.all([loadModule(MODULE, "engine", "the program"), loadModule(SEARCH, "search", null)]);
-    return { Engine: engine.remote("Engine"), Catalog: search.remote("Catalog"), Archive: search.remote("Archive") };
+    const [engine, search] = await Promise.allSettled([loadModule(MODULE, "engine", "the program"), loadModule(SEARCH, "search", null)]);
+    if (engine.status === "rejected") throw engine.reason;
+    const found = search.status === "fulfilled" ? search.value : null;
+    return {
+      Engine: engine.value.remote("Engine"),
+      Catalog: found && found.remote("Catalog"),
+      Archive: found && found.remote("Archive"),
+      searchError: found ? null : search.reason,
+    };
   }
 
   // A panic inside the wasm module leaves it unusable; on WebGPU the cure is the CPU path, so
@@ -232,7 +240,7 @@
     state.config = JSON.parse(await state.engine.config_json());
     // The same manifest and bundle.json, read again by the search's module to check the
     // archive's files against them.
-    state.catalog = await Catalog.open(manifest, config);
+    state.catalog = Catalog ? await Catalog.open(manifest, config) : null;
     const fallback = params.get("fallback");
     const note = fallback ? `${fallback}: using the CPU, slower` : await state.engine.backend_note();
     const line = $("backend");
@@ -241,8 +249,12 @@
     line.classList.toggle("fallback", Boolean(note));
     $("about-model").textContent = `This model: ${state.config.model.bits}-bit codes, ${state.config.model.input_size} px input, ${state.config.weights_dtype} weights (${state.config.provenance}).`;
 
-    const shards = (listed.files || []).map((f) => f.name).filter((n) => /^shard-\d+\.idx$/.test(n)).sort();
-    if (shards.length) {
+    const shards = state.catalog ? (listed.files || []).map((f) => f.name).filter((n) => /^shard-\d+\.idx$/.test(n)).sort() : [];
+    if (!state.catalog) {
+      state.archiveNote = "no similar images: the archive's search could not load";
+      showError(`The archive's search could not load (${bindings.searchError.message})`, "photos are classified, but similar images cannot be shown");
+      state.complete = Promise.resolve();
+    } else if (shards.length) {
       // A big archive: the first shard makes the page usable, the rest load behind it.
       const first = await fetchBytes(shards[0], `the archive (part 1 of ${shards.length})`);
       state.archive = await state.catalog.open_shard(shards[0], first);
@@ -257,6 +269,7 @@
         state.archiveLength = await state.archive.len();
         await setUpBrowsing();
       } else {
+        state.archiveNote = "no similar images: this bundle has no archive";
         showError("This bundle has no archive index", "photos are classified, but there is nothing to search");
       }
       state.complete = Promise.resolve();
@@ -472,7 +485,7 @@
         showTimings([
           `decode ${ms(r.decode_ms)}`,
           `inference ${ms(r.model_ms)} on ${state.backend}`,
-          state.archive && `search ${ms(results.search_ms)} over ${results.searched.toLocaleString()} images`,
+          state.archive ? `search ${ms(results.search_ms)} over ${results.searched.toLocaleString()} images` : state.archiveNote,
         ]);
       };
       await state.rerun();

@@ -737,6 +737,26 @@ fn published_site_browses_filters_searches_works_offline_and_as_one_file() {
     browser.click("#browse-grid li:first-child button");
     browser.wait(&format!("document.getElementById('query-caption').textContent.startsWith({first_id})"), "query by example in the single file");
     browser.screenshot(&screenshots().join("single-file.png"));
+
+    // Without the search's module (a host that lost it, a damaged copy) the page still
+    // classifies photos, and says why no similar images are shown. A new port: another
+    // origin, so the service worker above does not answer for it.
+    for e in std::fs::read_dir(&out).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().starts_with("aurora-hash-web-search_bg.wasm") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let (url, _server) = serve(&out);
+    browser.goto(&format!("{url}?backend=cpu"));
+    let info = browser.eval("return await window.aurora.ready;", json!([]));
+    assert_eq!(info["archive"], json!(0), "{info}");
+    let error = browser.eval("return document.getElementById('error').textContent;", json!([]));
+    assert!(error.as_str().unwrap().contains("search could not load"), "{error}");
+    browser.send_file("#file", &upload);
+    browser.wait("document.getElementById('timings').textContent.includes('inference')", "classifying without the search's module");
+    let timings = browser.eval("return document.getElementById('timings').textContent;", json!([]));
+    assert!(timings.as_str().unwrap().contains("the archive's search could not load"), "{timings}");
 }
 
 #[test]
