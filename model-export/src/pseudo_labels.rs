@@ -5,16 +5,18 @@
 
 use anyhow::{Result, bail};
 use aurora_hash::calibrate;
+use aurora_hash::data::split;
 use aurora_hash::infer::encode;
 use aurora_hash::train::pseudo;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::dataset::read_image;
 use crate::posttrain::Calibration;
 use crate::progress;
-use crate::run::{Run, RunConfig, read_json, write_json};
+use crate::run::{Run, RunConfig, SavedSplit, read_json, write_json};
 
 #[derive(Serialize, Deserialize)]
 struct PseudoFile {
@@ -29,6 +31,20 @@ struct PseudoFrame {
     path: PathBuf,
     class: usize,
     probability: f32,
+}
+
+/// Refuses a teacher that trained on any frame `split` holds out for test or validation: its
+/// labels would carry those frames into this run's training. `train` calls it before the run
+/// folder is made, so a refusal leaves nothing behind.
+pub fn check_teacher(teacher: &Path, split: &SavedSplit) -> Result<()> {
+    let held: HashSet<&str> = split.test.iter().chain(&split.validation).map(String::as_str).collect();
+    if let Some(id) = Run::at(teacher).split()?.train.iter().find(|id| held.contains(id.as_str())) {
+        bail!(
+            "teacher {}: it was trained on `{id}`, which this run holds out for test or validation; train the teacher on this run's training part only",
+            teacher.display()
+        );
+    }
+    Ok(())
 }
 
 /// Labels the frames under `unlabeled` with `teacher` and appends those at or above
@@ -54,9 +70,24 @@ pub fn add(
         eprintln!("teacher {} has no calibration: using its raw probabilities", teacher.display());
         (1.0, Vec::new())
     });
-    let (found, mut skipped) = crate::files::find_images(unlabeled, false)?;
+    // Nothing this run holds out may reach its training through the teacher: neither frames
+    // the teacher trained on nor unlabelled frames of the held-out time blocks.
+    let split = run.split()?;
+    check_teacher(teacher, &split)?;
+    let held: HashSet<&str> = split.test.iter().chain(&split.validation).map(String::as_str).collect();
+    let held_blocks = split::blocks_of(held.iter().copied(), config.block_seconds);
+    let (all, mut skipped) = crate::files::find_images(unlabeled, false)?;
+    let found: Vec<PathBuf> = all.iter().filter(|p| !split::in_blocks(&p.to_string_lossy(), &held_blocks, config.block_seconds)).cloned().collect();
+    if found.len() < all.len() {
+        eprintln!(
+            "{}: {} of {} frames lie in this run's test or validation time blocks: left out (near-duplicates of held-out frames)",
+            unlabeled.display(),
+            all.len() - found.len(),
+            all.len()
+        );
+    }
     if found.is_empty() {
-        bail!("{}: no images to pseudo-label", unlabeled.display());
+        bail!("{}: no images to pseudo-label{}", unlabeled.display(), if all.is_empty() { "" } else { " outside this run's held-out time blocks" });
     }
     let classes = config.classes.len();
     let bar = progress::bar(found.len() as u64, "pseudo-labels");

@@ -494,6 +494,9 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         }
         let config = new_config(args, &listing)?;
         let saved = make_split(args, &listing)?;
+        if let Some(teacher) = &args.teacher {
+            pseudo_labels::check_teacher(teacher, &saved)?;
+        }
         Run::create(&args.run, &config, &saved)?;
         (config, listing, saved)
     };

@@ -563,3 +563,50 @@ fn export_generate_index_and_train_never_overwrite_user_files() {
     kept(&notes);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `train --unlabeled --teacher`: unlabelled frames of the run's test and validation time blocks
+/// never join its training (they are near-duplicates of held-out frames), and a teacher that
+/// trained on frames the run holds out is refused.
+#[test]
+fn pseudo_labels_never_bring_held_out_blocks_into_training() {
+    let dir = tmp("pseudo");
+    // Two classes in six 10-minute blocks (the time is in the YRS-style names), and one
+    // unlabelled frame 5 s after a labelled one in every block.
+    let (data, unlabeled) = (dir.join("labeled"), dir.join("unlabeled"));
+    std::fs::create_dir_all(&unlabeled).unwrap();
+    for (c, class) in ["arc", "radial"].iter().enumerate() {
+        std::fs::create_dir_all(data.join(class)).unwrap();
+        for b in 0..3 {
+            let minute = 10 * (c * 3 + b);
+            for i in 0..4 {
+                let img = aurora_hash::data::synthetic::frame(5, c * 2 + (b * 4 + i) * 4, 64);
+                img.save(data.join(class).join(format!("N20031221G03{minute:02}{:02}.png", i * 10))).unwrap();
+            }
+            aurora_hash::data::synthetic::frame(6, c * 2 + b * 4, 64).save(unlabeled.join(format!("N20031221G03{minute:02}05.png"))).unwrap();
+        }
+    }
+    let data = data.to_str().unwrap();
+    let split = ["--epochs", "1", "--validation-fraction", "0", "--test-fraction", "0.34"];
+    let teacher = dir.join("teacher");
+    let o = train(&teacher, data, &split);
+    assert!(o.status.success(), "{}", text(&o));
+    let student = dir.join("student");
+    let mut args = split.to_vec();
+    args.extend(["--unlabeled", unlabeled.to_str().unwrap(), "--teacher", teacher.to_str().unwrap(), "--pseudo-threshold", "0.01"]);
+    let o = train(&student, data, &args);
+    assert!(o.status.success(), "{}", text(&o));
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(student.join("split.json")).unwrap()).unwrap();
+    let block = |name: &str| aurora_hash::data::split::timestamp_from_name(name).unwrap() / 600;
+    let held: std::collections::HashSet<i64> = saved["test"].as_array().unwrap().iter().map(|v| block(v.as_str().unwrap())).collect();
+    assert!(!held.is_empty() && held.len() < 6, "{saved}");
+    assert!(text(&o).contains(&format!("{} of 6 frames lie in this run's test or validation time blocks", held.len())), "{}", text(&o));
+    let pseudo: serde_json::Value = serde_json::from_slice(&std::fs::read(student.join("pseudo.json")).unwrap()).unwrap();
+    let frames = pseudo["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 6 - held.len(), "{pseudo}");
+    assert!(frames.iter().all(|f| !held.contains(&block(f["path"].as_str().unwrap()))), "{pseudo}");
+    // A run that validates on blocks the teacher trained on: refused, nothing trained.
+    let o = train(&dir.join("refused"), data, &["--epochs", "1", "--validation-fraction", "0.5", "--test-fraction", "0.34", "--unlabeled", unlabeled.to_str().unwrap(), "--teacher", teacher.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("holds out for test or validation"), "{}", text(&o));
+    assert!(!dir.join("refused").exists(), "a refused run leaves no folder");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -58,6 +58,18 @@ fn is_timed(samples: &[Sample]) -> bool {
     !samples.is_empty() && samples.iter().all(|s| s.timestamp.is_some())
 }
 
+/// The time blocks (`block_seconds` long) that `names` fall in; names without a time add none.
+pub fn blocks_of<'a>(names: impl IntoIterator<Item = &'a str>, block_seconds: i64) -> std::collections::BTreeSet<i64> {
+    names.into_iter().filter_map(timestamp_from_name).map(|t| t.div_euclid(block_seconds.max(1))).collect()
+}
+
+/// Whether `name`'s time falls in one of `blocks`. An unlabelled frame there is a near-duplicate
+/// of the held-out frames of that block (10 s apart on YRS): training on it, even with a
+/// teacher's label, would carry the held-out block into training.
+pub fn in_blocks(name: &str, blocks: &std::collections::BTreeSet<i64>, block_seconds: i64) -> bool {
+    timestamp_from_name(name).is_some_and(|t| blocks.contains(&t.div_euclid(block_seconds.max(1))))
+}
+
 /// The samples' blocks (positions), grouped by the block's majority label: one `Vec` of blocks
 /// per label, in label order (unlabelled blocks form their own group). With a time on every
 /// sample a block is `block_seconds` of frames; otherwise each sample is its own block.
@@ -142,6 +154,16 @@ pub fn split(samples: &[Sample], test_fraction: f64, block_seconds: i64, seed: u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn held_out_blocks_catch_near_duplicates_only() {
+        let held = blocks_of(["arc/N20031221G031041.png", "N20031221G041500", "cat_0001.jpg"], 600);
+        assert_eq!(held.len(), 2);
+        // 10 s after a held-out frame, same block; the next block; a name without a time.
+        assert!(in_blocks("/data/unlabeled/N20031221G031051.png", &held, 600));
+        assert!(!in_blocks("N20031221G032001.png", &held, 600));
+        assert!(!in_blocks("photo.jpg", &held, 600));
+    }
 
     #[test]
     fn parses_yrs_names() {
