@@ -119,6 +119,18 @@ pub fn add(
         eprintln!("{line}");
     }
     let chosen = pseudo::select(&probs, classes, threshold);
+    if chosen.is_empty() && !files.is_empty() {
+        // A teacher trained with label smoothing s is rarely surer than 1 − s + s / classes
+        // (0.925 for the default recipe's 0.1 and four classes): a threshold above that admits nothing.
+        let top = probs.iter().copied().fold(0f32, f32::max);
+        let s = tc.train.label_smoothing;
+        let hint = if s > 0.0 {
+            format!("; it was trained with label smoothing {s}, so its answers stay near {:.3} at most: lower --pseudo-threshold", 1.0 - s + s / classes as f32)
+        } else {
+            String::new()
+        };
+        eprintln!("no frame reached {threshold}: the teacher's surest answer was {top:.3}{hint}");
+    }
     let frames: Vec<PseudoFrame> =
         chosen.iter().map(|&(i, c)| PseudoFrame { path: files[i].canonicalize().unwrap_or(files[i].clone()), class: c, probability: probs[i * classes + c] }).collect();
     let mut per_class = vec![0usize; classes];
