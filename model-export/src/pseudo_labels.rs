@@ -37,7 +37,7 @@ struct PseudoFrame {
 /// labels would carry those frames into this run's training. `train` calls it before the run
 /// folder is made, so a refusal leaves nothing behind.
 pub fn check_teacher(teacher: &Path, split: &SavedSplit) -> Result<()> {
-    let held: HashSet<&str> = split.test.iter().chain(&split.validation).map(String::as_str).collect();
+    let held = held_out(split);
     if let Some(id) = Run::at(teacher).split()?.train.iter().find(|id| held.contains(id.as_str())) {
         bail!(
             "teacher {}: it was trained on `{id}`, which this run holds out for test or validation; train the teacher on this run's training part only",
@@ -45,6 +45,11 @@ pub fn check_teacher(teacher: &Path, split: &SavedSplit) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The ids `split` keeps away from training: test and validation.
+fn held_out(split: &SavedSplit) -> HashSet<&str> {
+    split.test.iter().chain(&split.validation).map(String::as_str).collect()
 }
 
 /// Labels the frames under `unlabeled` with `teacher` and appends those at or above
@@ -74,8 +79,7 @@ pub fn add(
     // the teacher trained on nor unlabelled frames of the held-out time blocks.
     let split = run.split()?;
     check_teacher(teacher, &split)?;
-    let held: HashSet<&str> = split.test.iter().chain(&split.validation).map(String::as_str).collect();
-    let held_blocks = split::blocks_of(held.iter().copied(), config.block_seconds);
+    let held_blocks = split::blocks_of(held_out(&split), config.block_seconds);
     let (all, mut skipped) = crate::files::find_images(unlabeled, false)?;
     let found: Vec<PathBuf> = all.iter().filter(|p| !split::in_blocks(&p.to_string_lossy(), &held_blocks, config.block_seconds)).cloned().collect();
     if found.len() < all.len() {
