@@ -19,6 +19,7 @@
 //! it was not fitted on, that it helps ([`apply`] is the one place it is applied, for the
 //! native tool and the page alike).
 
+use crate::metrics::mean_nll;
 use serde::{Deserialize, Serialize};
 
 /// Probabilities after temperature `t` and per-class `offsets` added to the scaled logits
@@ -196,6 +197,76 @@ pub struct Bin {
     pub accuracy: f64,
 }
 
+/// One fold's frames for [`cross_fit`]: probabilities (row-major) and true classes.
+pub struct Fold<'a> {
+    pub probs: &'a [f32],
+    pub truth: &'a [usize],
+}
+
+/// Each fold's frames calibrated by what the *other* folds' frames fit: how the calibration
+/// would do on nights it has not seen, which a fit judged on its own frames cannot tell.
+pub struct CrossFit {
+    /// Per fold, held-out NLL: raw, with the temperature, with temperature and class offsets.
+    pub nll: Vec<[f64; 3]>,
+    /// Every fold's frames, in fold order, with the temperature fitted on the other folds.
+    pub scaled: Vec<f32>,
+    /// The same with temperature and class offsets.
+    pub offset: Vec<f32>,
+}
+
+/// The calibration a model keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kept {
+    Raw,
+    Temperature,
+    TemperatureAndOffsets,
+}
+
+pub fn cross_fit(folds: &[Fold], classes: usize) -> CrossFit {
+    let (mut nll, mut scaled, mut offset) = (Vec::new(), Vec::new(), Vec::new());
+    for (j, fold) in folds.iter().enumerate() {
+        let others = || folds.iter().enumerate().filter(move |(k, _)| *k != j).map(|(_, f)| f);
+        let p: Vec<f32> = others().flat_map(|f| f.probs.iter().copied()).collect();
+        let t: Vec<usize> = others().flat_map(|f| f.truth.iter().copied()).collect();
+        let tj = fit_temperature(&p, &t, classes);
+        let (to, bo) = fit_class_offsets(&p, &t, classes);
+        let (s, o) = (apply(fold.probs, classes, tj, &[]), apply(fold.probs, classes, to, &bo));
+        nll.push([mean_nll(fold.probs, fold.truth, classes), mean_nll(&s, fold.truth, classes), mean_nll(&o, fold.truth, classes)]);
+        scaled.extend(s);
+        offset.extend(o);
+    }
+    CrossFit { nll, scaled, offset }
+}
+
+impl CrossFit {
+    /// A step is kept only if it lowers the held-out NLL of *every* fold's frames (a gain on
+    /// the pool alone can come from one carve of nights): first the temperature against the
+    /// raw softmax, then class offsets (which change answers, so only when `offsets_allowed`)
+    /// against whatever was kept before them.
+    pub fn kept(&self, offsets_allowed: bool) -> Kept {
+        let every = |better: &dyn Fn(&[f64; 3]) -> bool| !self.nll.is_empty() && self.nll.iter().all(better);
+        let temperature = every(&|n: &[f64; 3]| n[1] < n[0]);
+        let base = usize::from(temperature);
+        if offsets_allowed && every(&|n: &[f64; 3]| n[2] < n[base]) {
+            Kept::TemperatureAndOffsets
+        } else if temperature {
+            Kept::Temperature
+        } else {
+            Kept::Raw
+        }
+    }
+}
+
+/// The calibration `kept` calls for, fitted on all of `probs`: temperature and class offsets
+/// (empty when none).
+pub fn fit_kept(kept: Kept, probs: &[f32], truth: &[usize], classes: usize) -> (f32, Vec<f32>) {
+    match kept {
+        Kept::Raw => (1.0, Vec::new()),
+        Kept::Temperature => (fit_temperature(probs, truth, classes), Vec::new()),
+        Kept::TemperatureAndOffsets => fit_class_offsets(probs, truth, classes),
+    }
+}
+
 /// Expected calibration error over `bins` equal-width bins of top-class probability, and the
 /// bins themselves (the reliability diagram).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -259,6 +330,42 @@ mod tests {
         for (a, b) in probs.chunks(2).zip(cal.chunks(2)) {
             assert_eq!(a[0] > a[1], b[0] > b[1]);
         }
+    }
+
+    /// Two-class frames whose stated probabilities are the true ones (σ(2z)) sharpened by
+    /// `sharpen` (> 1: over-confident).
+    fn frames(seed: u64, sharpen: f32, n: usize) -> (Vec<f32>, Vec<usize>) {
+        let mut rng = crate::rng::Rng::new(seed);
+        let (mut probs, mut truth) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            let z = if rng.f32() < 0.5 { 1.0f32 } else { -1.0 };
+            truth.push(usize::from(rng.f32() >= 1.0 / (1.0 + (-2.0 * z).exp())));
+            let p = 1.0 / (1.0 + (-2.0 * sharpen * z).exp());
+            probs.extend([p, 1.0 - p]);
+        }
+        (probs, truth)
+    }
+
+    #[test]
+    fn a_temperature_is_kept_only_where_every_held_out_fold_gains() {
+        // Three folds equally over-confident: the temperature fitted on any two helps the third.
+        let data: Vec<_> = (0..3).map(|k| frames(20 + k, 3.0, 1500)).collect();
+        let folds: Vec<Fold> = data.iter().map(|(p, t)| Fold { probs: p, truth: t }).collect();
+        let cf = cross_fit(&folds, 2);
+        assert!(cf.nll.iter().all(|n| n[1] < n[0]), "{:?}", cf.nll);
+        assert_eq!(cf.kept(false), Kept::Temperature);
+        assert_eq!(cf.scaled.len(), 3 * 1500 * 2);
+        let (t, b) = fit_kept(Kept::Temperature, &data[0].0, &data[0].1, 2);
+        assert!(t > 2.0 && b.is_empty(), "T = {t}");
+        // Folds that disagree (one over-, two under-confident): what two folds fit makes the
+        // third worse, so the raw softmax is kept and nothing is fitted.
+        let data = [frames(30, 3.0, 1500), frames(31, 0.3, 1500), frames(32, 0.3, 1500)];
+        let folds: Vec<Fold> = data.iter().map(|(p, t)| Fold { probs: p, truth: t }).collect();
+        let cf = cross_fit(&folds, 2);
+        assert!(cf.nll[0][1] > cf.nll[0][0], "{:?}", cf.nll);
+        assert_eq!(cf.kept(true), Kept::Raw);
+        assert_eq!(fit_kept(Kept::Raw, &data[0].0, &data[0].1, 2), (1.0, Vec::new()));
+        assert_eq!(CrossFit { nll: Vec::new(), scaled: Vec::new(), offset: Vec::new() }.kept(true), Kept::Raw);
     }
 
     #[test]

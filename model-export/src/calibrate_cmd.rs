@@ -12,15 +12,15 @@
 //! The same pool gives a cross-validated accuracy of the recipe on the training nights, which
 //! is printed beside it.
 //!
-//! Per-class offsets on top of the temperature ([`fit_class_offsets`]) can correct a model that
-//! neglects a class, but they change answers, so they are kept only if frames they were not
-//! fitted on say so: each fold run's frames are scored with the temperature, and with the
-//! temperature and offsets, fitted on the *other* fold runs' frames; the offsets are kept when
-//! that lowers the held-out NLL of every fold run's frames (a gain on the pool alone can come
-//! from one carve of nights).
+//! Neither the temperature nor per-class offsets on top of it (which can correct a model that
+//! neglects a class, but change answers) are taken on trust: each fold run's frames are scored
+//! raw, with the temperature, and with temperature and offsets, each fitted on the *other* fold
+//! runs' frames, and a step is kept only when it lowers the held-out NLL of every fold run's
+//! frames ([`aurora_hash::calibrate::CrossFit::kept`]). A recipe whose raw softmax is already as
+//! honest on new nights as one temperature can make it keeps T = 1.
 
 use anyhow::{Context, Result, bail};
-use aurora_hash::calibrate::{apply, fit_class_offsets, fit_temperature, reliability};
+use aurora_hash::calibrate::{Fold, Kept, apply, cross_fit, fit_kept, reliability};
 use aurora_hash::infer::predicted_classes;
 use aurora_hash::metrics::interval::groups_by_block;
 use aurora_hash::metrics::mean_nll;
@@ -144,25 +144,10 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     let times: Vec<Option<i64>> = pools.iter().flat_map(|p| p.times.iter().copied()).collect();
     let (groups, seed) = (groups_by_block(&times, config.block_seconds), config.train.seed);
     // Each fold run's frames, calibrated by what the other fold runs' frames fit.
-    let (mut scaled, mut offset) = (Vec::new(), Vec::new());
-    let mut per_fold = Vec::new();
-    for (j, pool) in pools.iter().enumerate() {
-        let others = || pools.iter().enumerate().filter(move |(k, _)| *k != j).map(|(_, p)| p);
-        let p: Vec<f32> = others().flat_map(|o| o.probs.iter().copied()).collect();
-        let t: Vec<usize> = others().flat_map(|o| o.truth.iter().copied()).collect();
-        let tj = fit_temperature(&p, &t, classes);
-        let (to, bo) = fit_class_offsets(&p, &t, classes);
-        let (s, o) = (apply(&pool.probs, classes, tj, &[]), apply(&pool.probs, classes, to, &bo));
-        per_fold.push((mean_nll(&s, &pool.truth, classes), mean_nll(&o, &pool.truth, classes)));
-        scaled.extend(s);
-        offset.extend(o);
-    }
-    let offsets_help = per_fold.iter().all(|(s, o)| o < s);
-    let (temperature, class_offsets) = if args.temperature_only || !offsets_help {
-        (fit_temperature(&probs, &truth, classes), Vec::new())
-    } else {
-        fit_class_offsets(&probs, &truth, classes)
-    };
+    let folds: Vec<Fold> = pools.iter().map(|p| Fold { probs: &p.probs, truth: &p.truth }).collect();
+    let cf = cross_fit(&folds, classes);
+    let kept = cf.kept(!args.temperature_only);
+    let (temperature, class_offsets) = fit_kept(kept, &probs, &truth, classes);
     let after = apply(&probs, classes, temperature, &class_offsets);
     let covered = seen.len() as f64 / training.len().max(1) as f64;
     let c = Calibration {
@@ -180,7 +165,11 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
             ptr.epoch,
             truth.len(),
             training.len(),
-            if class_offsets.is_empty() { "" } else { "; class offsets kept because, fitted on the other fold runs' frames, they lowered the NLL of each fold run's frames" }
+            match kept {
+                Kept::Raw => "; no temperature kept (T = 1): fitted on the other fold runs' frames, it did not lower the NLL of each fold run's frames",
+                Kept::Temperature => "",
+                Kept::TemperatureAndOffsets => "; class offsets kept because, fitted on the other fold runs' frames, they lowered the NLL of each fold run's frames",
+            }
         ),
     };
     let cv = class_intervals(&truth, &predicted_classes(&probs, classes), classes, &groups, seed);
@@ -194,16 +183,17 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     );
     println!("each fold run's frames, calibrated by a fit on the other fold runs' frames:");
     println!("{}", held_out_line("raw softmax", &probs, &truth, classes, &groups, seed));
-    println!("{}", held_out_line("temperature", &scaled, &truth, classes, &groups, seed));
-    println!("{}", held_out_line("temperature + class offsets", &offset, &truth, classes, &groups, seed));
+    println!("{}", held_out_line("temperature", &cf.scaled, &truth, classes, &groups, seed));
+    println!("{}", held_out_line("temperature + class offsets", &cf.offset, &truth, classes, &groups, seed));
     println!(
-        "  held-out NLL by fold run, temperature → with offsets: {}",
-        per_fold.iter().map(|(s, o)| format!("{s:.3} → {o:.3}")).collect::<Vec<_>>().join(", ")
+        "  held-out NLL by fold run, raw → temperature → with offsets: {}",
+        cf.nll.iter().map(|n| format!("{:.3} → {:.3} → {:.3}", n[0], n[1], n[2])).collect::<Vec<_>>().join(", ")
     );
-    let kept = match (args.temperature_only, offsets_help) {
-        (true, _) => "temperature only (--temperature-only)",
-        (false, true) => "temperature and class offsets (they lowered the held-out NLL of every fold run's frames)",
-        (false, false) => "temperature only (the class offsets did not lower the held-out NLL of every fold run's frames)",
+    let kept = match (kept, args.temperature_only) {
+        (Kept::Raw, _) => "raw softmax (the temperature did not lower the held-out NLL of every fold run's frames)",
+        (Kept::Temperature, true) => "temperature only (--temperature-only)",
+        (Kept::Temperature, false) => "temperature only (the class offsets did not lower the held-out NLL of every fold run's frames)",
+        (Kept::TemperatureAndOffsets, _) => "temperature and class offsets (they lowered the held-out NLL of every fold run's frames)",
     };
     println!("kept: {kept}");
     let offsets = if class_offsets.is_empty() {

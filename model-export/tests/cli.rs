@@ -492,10 +492,19 @@ fn run_without_validation_gets_threshold_and_calibration_from_folds() {
     let kept_offsets = text(&o).contains("kept: temperature and class offsets");
     let offsets = c["class_offsets"].as_array().map_or(0, Vec::len);
     assert_eq!(offsets, if kept_offsets { 4 } else { 0 }, "{c}");
+    // The temperature itself is kept only if the held-out frames gain from it; dropped, the
+    // file says T = 1.
+    let raw = text(&o).contains("kept: raw softmax");
+    assert_eq!(raw, c["temperature"].as_f64() == Some(1.0) && offsets == 0, "{c}");
     let o = tool(&["calibrate", "--run", full_s, "--folds", f1, f2, "--device", "cpu", "--temperature-only"]);
-    assert!(o.status.success() && text(&o).contains("kept: temperature only (--temperature-only)"), "{}", text(&o));
+    assert!(o.status.success(), "{}", text(&o));
     let c: serde_json::Value = serde_json::from_slice(&std::fs::read(full.join("calibration.json")).unwrap()).unwrap();
     assert!(c.get("class_offsets").is_none(), "{c}");
+    if text(&o).contains("kept: raw softmax") {
+        assert!(c["temperature"].as_f64() == Some(1.0) && c["fitted_on"].as_str().unwrap().contains("no temperature kept"), "{c}");
+    } else {
+        assert!(text(&o).contains("kept: temperature only (--temperature-only)"), "{}", text(&o));
+    }
     // eval then uses it and says where it came from.
     let o = tool(&["eval", "--run", full_s, "--device", "cpu"]);
     assert!(o.status.success(), "{}", text(&o));
