@@ -231,8 +231,7 @@ pub struct Bundle {
 
 impl Bundle {
     pub fn open(manifest: &[u8], config: &[u8], weights: Vec<u8>, device: &Device) -> Result<Self, BundleError> {
-        let manifest = Manifest::parse(manifest)?;
-        manifest.verify(CONFIG_FILE, config)?;
+        let manifest = manifest_of(manifest, config)?;
         manifest.verify(WEIGHTS_FILE, &weights)?;
         let config = BundleConfig::parse(config)?;
         let model = model_from_bytes(&config.model, weights, device)?;
@@ -256,15 +255,21 @@ pub struct Catalog {
 impl Catalog {
     /// The manifest, then `bundle.json` checked against it, as [`Bundle::open`] does.
     pub fn open(manifest: &[u8], config: &[u8]) -> Result<Self, BundleError> {
-        let manifest = Manifest::parse(manifest)?;
-        manifest.verify(CONFIG_FILE, config)?;
-        Ok(Self { manifest, config: BundleConfig::parse(config)? })
+        Ok(Self { manifest: manifest_of(manifest, config)?, config: BundleConfig::parse(config)? })
     }
 
     /// Reads an index to search with this bundle ([`open_index`]).
     pub fn open_index(&self, name: &str, bytes: &[u8], listed: bool) -> Result<CodeIndex, BundleError> {
         open_index(&self.manifest, &self.config, name, bytes, listed)
     }
+}
+
+/// The manifest, with `bundle.json`'s bytes checked against it: the first checks of every
+/// loader, [`Bundle`] and [`Catalog`] alike.
+fn manifest_of(manifest: &[u8], config: &[u8]) -> Result<Manifest, BundleError> {
+    let manifest = Manifest::parse(manifest)?;
+    manifest.verify(CONFIG_FILE, config)?;
+    Ok(manifest)
 }
 
 /// Reads an index to search with a bundle: its bytes checked against the manifest when it
