@@ -72,8 +72,9 @@ fn held_out_line(name: &str, probs: &[f32], truth: &[usize], classes: usize, gro
 }
 
 /// The settings that must agree between the run and its fold runs, as JSON (the seed may
-/// differ; the split, model, preprocessing, data and recipe may not).
-fn settings(config: &crate::run::RunConfig) -> Result<serde_json::Value> {
+/// differ; the split, model, preprocessing, data and recipe, pseudo-labels included, may not;
+/// the teacher may, since each fold run needs one that did not see its validation fold).
+fn settings(run: &Run, config: &crate::run::RunConfig) -> Result<serde_json::Value> {
     let mut train = serde_json::to_value(&config.train)?;
     if let Some(t) = train.as_object_mut() {
         t.remove("seed");
@@ -87,6 +88,7 @@ fn settings(config: &crate::run::RunConfig) -> Result<serde_json::Value> {
         "classes": config.classes,
         "test_fraction": config.test_fraction,
         "block_seconds": config.block_seconds,
+        "pseudo_label_threshold": crate::pseudo_labels::threshold_of(run)?,
     }))
 }
 
@@ -103,7 +105,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
     let Some(ptr) = run.latest()? else {
         bail!("{} has no checkpoint yet: train it first", args.run.display());
     };
-    let want = settings(&config)?;
+    let want = settings(&run, &config)?;
     let training: HashSet<&String> = saved.train.iter().collect();
     let listing = dataset::list(&config.source, false)?;
     let (device, device_name) = device::select(args.device)?;
@@ -114,8 +116,8 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
         let fold = Run::at(dir);
         let fc = fold.config().with_context(|| format!("fold run {}", dir.display()))?;
         let fs = fold.split().with_context(|| format!("fold run {}", dir.display()))?;
-        if settings(&fc)? != want {
-            bail!("fold run {} was not trained with the settings of {} (model, recipe, preprocessing, data and split must match; only the seed may differ)", dir.display(), args.run.display());
+        if settings(&fold, &fc)? != want {
+            bail!("fold run {} was not trained with the settings of {} (model, recipe, pseudo-labels, preprocessing, data and split must match; only the seed and the teacher may differ)", dir.display(), args.run.display());
         }
         if fs.validation.is_empty() {
             bail!("fold run {} has no validation fold: train it with --validation-folds K --validation-fold k", dir.display());

@@ -18,6 +18,8 @@ use crate::posttrain::Calibration;
 use crate::progress;
 use crate::run::{Run, RunConfig, SavedSplit, read_json, write_json};
 
+const PSEUDO_FILE: &str = "pseudo.json";
+
 #[derive(Serialize, Deserialize)]
 struct PseudoFile {
     teacher: String,
@@ -151,13 +153,23 @@ pub fn add(
         files.len(),
         config.classes.iter().zip(&per_class).map(|(c, n)| format!("{c} {n}")).collect::<Vec<_>>().join(", ")
     );
-    write_json(&run.dir.join("pseudo.json"), &PseudoFile { teacher: teacher.display().to_string(), threshold, temperature, frames })?;
+    write_json(&run.dir.join(PSEUDO_FILE), &PseudoFile { teacher: teacher.display().to_string(), threshold, temperature, frames })?;
     Ok(chosen.len())
+}
+
+/// The confidence threshold at which `run` took pseudo-labels, if it took any: part of its
+/// recipe, which runs that stand in for it (`calibrate`'s fold runs) must share.
+pub fn threshold_of(run: &Run) -> Result<Option<f32>> {
+    let path = run.dir.join(PSEUDO_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(read_json::<PseudoFile>(&path)?.threshold))
 }
 
 /// The frames `add` chose for this run before it was interrupted.
 pub fn reload(run: &Run, config: &RunConfig, pixels: &mut Vec<Vec<f32>>, labels: &mut Vec<usize>) -> Result<usize> {
-    let path = run.dir.join("pseudo.json");
+    let path = run.dir.join(PSEUDO_FILE);
     if !path.exists() {
         return Ok(0);
     }

@@ -613,6 +613,12 @@ fn pseudo_labels_never_bring_held_out_blocks_into_training() {
     let frames = pseudo["frames"].as_array().unwrap();
     assert_eq!(frames.len(), 6 - held.len(), "{pseudo}");
     assert!(frames.iter().all(|f| !held.contains(&block(f["path"].as_str().unwrap()))), "{pseudo}");
+    // Fold runs without pseudo-labels do not stand in for a run that took them.
+    let fold = dir.join("fold");
+    let o = train(&fold, data, &["--epochs", "1", "--test-fraction", "0.34", "--validation-folds", "2", "--validation-fold", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let f = fold.to_str().unwrap();
+    fails_with(&tool(&["calibrate", "--run", student.to_str().unwrap(), "--folds", f, f, "--device", "cpu"]), "pseudo-labels");
     // A run that validates on blocks the teacher trained on: refused, nothing trained.
     let o = train(&dir.join("refused"), data, &["--epochs", "1", "--validation-fraction", "0.5", "--test-fraction", "0.34", "--unlabeled", unlabeled.to_str().unwrap(), "--teacher", teacher.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("holds out for test or validation"), "{}", text(&o));
