@@ -8,7 +8,8 @@
 //! training part out (`train --validation-folds K --validation-fold k`), meet their held-out
 //! nights as the full run meets new ones. Each held-out frame is scored by the fold run that
 //! did not train on it, at its last epoch as the full run's is; the pooled probabilities fit
-//! one temperature, saved as RUN's calibration, which `eval`, `export` and `site` then use.
+//! the calibration (one temperature, when it earns its place: below), saved as RUN's, which
+//! `eval`, `export` and `site` then use.
 //! The same pool gives a cross-validated accuracy of the recipe on the training nights, which
 //! is printed beside it.
 //!
