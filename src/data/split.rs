@@ -58,16 +58,23 @@ fn is_timed(samples: &[Sample]) -> bool {
     !samples.is_empty() && samples.iter().all(|s| s.timestamp.is_some())
 }
 
+/// The time block a frame taken at `t` (seconds) falls in: blocks are `block_seconds` long and
+/// aligned to the epoch, so the split, the bootstrap over test blocks and the pseudo-label
+/// guard all mean the same block by the same number.
+pub fn block_of(t: i64, block_seconds: i64) -> i64 {
+    t.div_euclid(block_seconds.max(1))
+}
+
 /// The time blocks (`block_seconds` long) that `names` fall in; names without a time add none.
 pub fn blocks_of<'a>(names: impl IntoIterator<Item = &'a str>, block_seconds: i64) -> std::collections::BTreeSet<i64> {
-    names.into_iter().filter_map(timestamp_from_name).map(|t| t.div_euclid(block_seconds.max(1))).collect()
+    names.into_iter().filter_map(timestamp_from_name).map(|t| block_of(t, block_seconds)).collect()
 }
 
 /// Whether `name`'s time falls in one of `blocks`. An unlabelled frame there is a near-duplicate
 /// of the held-out frames of that block (10 s apart on YRS): training on it, even with a
 /// teacher's label, would carry the held-out block into training.
 pub fn in_blocks(name: &str, blocks: &std::collections::BTreeSet<i64>, block_seconds: i64) -> bool {
-    timestamp_from_name(name).is_some_and(|t| blocks.contains(&t.div_euclid(block_seconds.max(1))))
+    timestamp_from_name(name).is_some_and(|t| blocks.contains(&block_of(t, block_seconds)))
 }
 
 /// The samples' blocks (positions), grouped by the block's majority label: one `Vec` of blocks
@@ -78,7 +85,7 @@ pub fn block_groups(samples: &[Sample], block_seconds: i64) -> Vec<Vec<Vec<usize
     let mut blocks: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
     for (i, s) in samples.iter().enumerate() {
         let key = match s.timestamp {
-            Some(t) if timed => t.div_euclid(block_seconds.max(1)),
+            Some(t) if timed => block_of(t, block_seconds),
             _ => i as i64,
         };
         blocks.entry(key).or_default().push(i);

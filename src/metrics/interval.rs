@@ -65,7 +65,7 @@ pub fn groups_by_block(timestamps: &[Option<i64>], block_seconds: i64) -> Vec<Ve
     let mut single = Vec::new();
     for (i, t) in timestamps.iter().enumerate() {
         match t {
-            Some(t) => blocks.entry(t.div_euclid(block_seconds.max(1))).or_default().push(i),
+            Some(t) => blocks.entry(crate::data::split::block_of(*t, block_seconds)).or_default().push(i),
             None => single.push(vec![i]),
         }
     }
