@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use crate::dataset;
 use crate::eval_cmd::class_intervals;
 use crate::device::{self, Choice};
-use crate::posttrain::{CALIBRATION_FILE, Calibration, ECE_BINS, layers_of};
+use crate::posttrain::{CALIBRATION_FILE, CALIBRATION_RULE, Calibration, ECE_BINS, layers_of};
 use crate::run::{Run, write_json};
 use crate::train_cmd::resolve_ids;
 
@@ -174,6 +174,7 @@ pub fn calibrate(args: &CalibrateArgs) -> Result<()> {
                 Kept::TemperatureAndOffsets => "; class offsets kept because, fitted on the other fold runs' frames, they lowered the NLL of each fold run's frames",
             }
         ),
+        rule: CALIBRATION_RULE,
     };
     let cv = class_intervals(&truth, &predicted_classes(&probs, classes), classes, &groups, seed);
     write_json(&run.dir.join(CALIBRATION_FILE), &c)?;

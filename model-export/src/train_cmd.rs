@@ -595,8 +595,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         let (c, f) = crate::posttrain::after_training(&run, &config, &listing, &saved, &device)?;
         if c.validation_images > 0 {
             eprintln!(
-                "calibration: T = {:.2} (validation NLL {:.3} → {:.3}, ECE {:.3} → {:.3})",
-                c.temperature, c.validation_nll_before, c.validation_nll_after, c.validation_ece_before, c.validation_ece_after
+                "calibration: T = {:.2} (validation NLL {:.3} → {:.3}, ECE {:.3} → {:.3}); fitted on {}",
+                c.temperature, c.validation_nll_before, c.validation_nll_after, c.validation_ece_before, c.validation_ece_after, c.fitted_on
             );
         } else {
             eprintln!("calibration: none (no validation frames; `aurora-hash calibrate --run RUN --folds FOLD-RUN…` fits one from runs trained on folds of this run's training part)");
