@@ -275,12 +275,18 @@ impl Run {
         }
     }
 
-    /// The model of the latest checkpoint on `device`.
+    /// The model of the latest checkpoint on `device`, as the recipe keeps it: the moving
+    /// average of the weights when the run keeps one (`--average-epochs`; it is what was
+    /// validated and what the run exports, so `calibrate` must score its fold runs by it too),
+    /// otherwise the trained weights.
     pub fn load_model(&self, config: &ModelConfig, device: &Device) -> Result<(AuroraNet, CheckpointPointer)> {
         let Some(ptr) = self.latest()? else {
             bail!("{} has no checkpoint yet: train it first", self.dir.display());
         };
-        let model = load_model(config, &self.dir.join(&ptr.dir).join("model.bpk"), device)?;
+        let dir = self.dir.join(&ptr.dir);
+        let average = dir.join("average.bpk");
+        let path = if average.is_file() { average } else { dir.join("model.bpk") };
+        let model = load_model(config, &path, device)?;
         Ok((model, ptr))
     }
 

@@ -40,6 +40,12 @@ fn train_then_eval_writes_report_and_plots() {
         let e = &report["calibration"][key];
         assert!(e["low"].as_f64().unwrap() <= e["value"].as_f64().unwrap() && e["value"].as_f64().unwrap() <= e["high"].as_f64().unwrap(), "{key}: {e}");
     }
+    // The validation temperature passed the held-out check over folds of validation blocks,
+    // or the raw softmax was kept, and the file says which.
+    let c: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("calibration.json")).unwrap()).unwrap();
+    let on = c["fitted_on"].as_str().unwrap();
+    assert!(c["rule"].as_u64() == Some(2) && on.contains("folds of validation blocks"), "{c}");
+    assert_eq!(c["temperature"].as_f64() == Some(1.0), on.contains("no temperature kept"), "{c}");
     for f in ["reliability.svg"] {
         assert!(run.join("eval").join(f).is_file(), "{f}");
     }
@@ -452,7 +458,9 @@ fn bundle_that_disagrees_with_itself_is_refused_by_name() {
 fn run_without_validation_gets_threshold_and_calibration_from_folds() {
     let dir = tmp("calibrate");
     let full = dir.join("full");
-    let o = train(&full, "synthetic:8", &["--epochs", "1", "--validation-fraction", "0"]);
+    // With a moving average of the weights (`--average-epochs`): what is validated, exported
+    // and calibrated must be the average, not the last step's weights.
+    let o = train(&full, "synthetic:8", &["--epochs", "2", "--average-epochs", "1", "--validation-fraction", "0"]);
     assert!(o.status.success(), "{}", text(&o));
     // No validation frames: the out-of-domain threshold comes from out-of-fold scores of the
     // training frames instead of being left at +∞ (no verdict).
@@ -463,7 +471,7 @@ fn run_without_validation_gets_threshold_and_calibration_from_folds() {
     let folds: Vec<_> = (1..=2).map(|k| dir.join(format!("fold{k}"))).collect();
     for (k, f) in folds.iter().enumerate() {
         let fold = (k + 1).to_string();
-        let o = train(f, "synthetic:8", &["--epochs", "1", "--validation-folds", "2", "--validation-fold", &fold]);
+        let o = train(f, "synthetic:8", &["--epochs", "2", "--average-epochs", "1", "--validation-folds", "2", "--validation-fold", &fold]);
         assert!(o.status.success(), "{}", text(&o));
     }
     let (full_s, f1, f2) = (full.to_str().unwrap(), folds[0].to_str().unwrap(), folds[1].to_str().unwrap());
@@ -480,6 +488,19 @@ fn run_without_validation_gets_threshold_and_calibration_from_folds() {
     let o = tool(&["calibrate", "--run", full_s, "--folds", f1, f2, "--device", "cpu"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("cross-validated on the training nights") && text(&o).contains("temperature"), "{}", text(&o));
+    // Each fold run's frames were scored by the model its training validated (the average):
+    // the pooled raw NLL is the frame-weighted mean of the fold runs' last validation NLLs.
+    let (mut sum, mut n) = (0.0, 0.0);
+    for f in &folds {
+        let metrics = std::fs::read_to_string(f.join("metrics.jsonl")).unwrap();
+        let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+        let v = &last["validation"];
+        sum += v["nll"].as_f64().unwrap() * v["images"].as_f64().unwrap();
+        n += v["images"].as_f64().unwrap();
+    }
+    let raw_line = text(&o).lines().find(|l| l.trim_start().starts_with("raw softmax")).map(str::to_owned).unwrap_or_else(|| panic!("{}", text(&o)));
+    let pooled: f64 = raw_line.split("NLL ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{raw_line}"));
+    assert!((pooled - sum / n).abs() < 2e-3, "calibrate's pooled NLL {pooled} against the fold runs' validation {}", sum / n);
     let split: serde_json::Value = serde_json::from_slice(&std::fs::read(full.join("split.json")).unwrap()).unwrap();
     let c: serde_json::Value = serde_json::from_slice(&std::fs::read(full.join("calibration.json")).unwrap()).unwrap();
     assert_eq!(c["validation_images"].as_u64().unwrap() as usize, split["train"].as_array().unwrap().len(), "every training frame scored out of fold once: {c}");
