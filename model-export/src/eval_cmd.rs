@@ -295,8 +295,7 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
     let val = resolve_ids(&listing, &saved.validation)?;
     let (val_encoded, val_layers) = posttrain::layers_of(&model, &config, &listing, &val, &device, "validation")?;
     // Calibration on the test images, before and after the temperature fitted on validation.
-    let val_samples: Vec<_> = val.iter().map(|&i| listing.samples[i].clone()).collect();
-    let cal = posttrain::calibration(&run, &config, epoch, &val_encoded.probs, &label(&val), &val_samples)?;
+    let cal = posttrain::calibration(&run, &config, epoch, &val_encoded.probs, &listing, &val)?;
     let scaled = calibrate::apply(&q.probs, num_classes, cal.temperature, &cal.class_offsets);
     let answers = (!cal.class_offsets.is_empty()).then(|| {
         let told = predicted_classes(&scaled, num_classes);

@@ -54,8 +54,8 @@ pub struct Calibration {
 }
 
 /// The run's calibration for its chosen checkpoint (`epoch`): read, or fitted on the
-/// validation images' probabilities (`probs`, with their labels and `samples`, whose times
-/// give the blocks) and saved.
+/// probabilities (`probs`) of the validation images (`val`, positions into `listing`, whose
+/// labels and times give the truth and the blocks) and saved.
 ///
 /// The validation blocks are a handful of nights, and a temperature that fits them can make
 /// new nights worse (seen on YRS: test ECE 0.151 → 0.210). So the same rule as `calibrate`'s
@@ -64,27 +64,29 @@ pub struct Calibration {
 /// only if that lowers every fold's NLL ([`CrossFit::kept`](aurora_hash::calibrate::CrossFit::kept));
 /// otherwise the raw softmax (T = 1) is saved and `fitted_on` says why. Class offsets are not
 /// tried here: they change answers, and one run's validation blocks are too few to trust them.
-pub fn calibration(run: &Run, config: &RunConfig, epoch: usize, probs: &[f32], truth: &[usize], samples: &[Sample]) -> Result<Calibration> {
+pub fn calibration(run: &Run, config: &RunConfig, epoch: usize, probs: &[f32], listing: &Listing, val: &[usize]) -> Result<Calibration> {
     let path = run.dir.join(CALIBRATION_FILE);
     if let Ok(c) = read_json::<Calibration>(&path)
         && c.epoch == epoch
-        && (c.rule == CALIBRATION_RULE || truth.is_empty())
+        && (c.rule == CALIBRATION_RULE || val.is_empty())
     {
         return Ok(c);
     }
+    let samples: Vec<Sample> = val.iter().map(|&i| listing.samples[i].clone()).collect();
+    let truth: Vec<usize> = samples.iter().map(|s| s.label.unwrap_or(0)).collect();
     let classes = config.classes.len();
-    let (kept, why) = held_out_choice(probs, truth, samples, classes, config);
-    let (temperature, class_offsets) = fit_kept(kept, probs, truth, classes);
+    let (kept, why) = held_out_choice(probs, &truth, &samples, classes, config);
+    let (temperature, class_offsets) = fit_kept(kept, probs, &truth, classes);
     let after = aurora_hash::calibrate::apply(probs, classes, temperature, &class_offsets);
     let c = Calibration {
         temperature,
         class_offsets,
         epoch,
         validation_images: truth.len(),
-        validation_nll_before: mean_nll(probs, truth, classes),
-        validation_nll_after: mean_nll(&after, truth, classes),
-        validation_ece_before: reliability(probs, truth, classes, ECE_BINS).ece,
-        validation_ece_after: reliability(&after, truth, classes, ECE_BINS).ece,
+        validation_nll_before: mean_nll(probs, &truth, classes),
+        validation_nll_after: mean_nll(&after, &truth, classes),
+        validation_ece_before: reliability(probs, &truth, classes, ECE_BINS).ece,
+        validation_ece_after: reliability(&after, &truth, classes, ECE_BINS).ece,
         fitted_on: if truth.is_empty() { "none (no validation frames)".into() } else { format!("the {} validation frames{why}", truth.len()) },
         rule: CALIBRATION_RULE,
     };
@@ -118,10 +120,8 @@ fn held_out_choice(probs: &[f32], truth: &[usize], samples: &[Sample], classes: 
 pub fn after_training(run: &Run, config: &RunConfig, listing: &Listing, saved: &SavedSplit, device: &Device) -> Result<(Calibration, OodFile)> {
     let (model, ptr) = run.load_chosen_model(&config.model, device)?;
     let val = resolve_ids(listing, &saved.validation)?;
-    let truth: Vec<usize> = val.iter().map(|&i| listing.samples[i].label.unwrap_or(0)).collect();
     let (val_encoded, val_layers) = layers_of(&model, config, listing, &val, device, "validation")?;
-    let samples: Vec<Sample> = val.iter().map(|&i| listing.samples[i].clone()).collect();
-    let c = calibration(run, config, ptr.epoch, &val_encoded.probs, &truth, &samples)?;
+    let c = calibration(run, config, ptr.epoch, &val_encoded.probs, listing, &val)?;
     let m = match cached_ood(run, config)? {
         Some(f) => f,
         None => {
