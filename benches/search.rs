@@ -2,13 +2,17 @@
 //! the plain distance scan, the counting-sort strategy the short-list scan replaced for short
 //! answers, and FAISS `IndexBinaryFlat` (one thread) on the same codes when Python can import
 //! `faiss` (`pip install faiss-cpu`; `AURORA_PYTHON` names the interpreter, default `python3`).
-//! `cargo bench --bench search` prints one table; every ratio in it is measured in the same run.
+//! A second table is the archive a trained network gives (two codes in three the same, as on the
+//! YRS frames): the page's top 12 with equal codes in position order against the same search
+//! with equal codes ordered by the hash layer's outputs (`search_ranked`), which must look at
+//! every tied image's 48 output bytes.
+//! `cargo bench --bench search` prints the tables; every ratio in them is measured in the same run.
 //!
 //! A hand-written harness (median of repeated runs) rather than criterion: criterion's
 //! dependencies change the features some of burn's dependencies are compiled with, and so
 //! would force a second native build of burn for `cargo test --workspace`.
 
-use aurora_hash::hashing::CodeSet;
+use aurora_hash::hashing::{CodeSet, soft_bytes};
 use aurora_hash::rng::Rng;
 use std::hint::black_box;
 use std::path::Path;
@@ -110,5 +114,25 @@ fn main() {
     }
     if let Some(e) = faiss_note {
         println!("FAISS not measured: {e}");
+    }
+    println!();
+    println!("{:>5}  {:>10}  {:>10}  {:>16}  {:>14}  {:>15}", "bits", "codes", "tied", "top-12 ms", "ranked ms", "ranked/top-12");
+    for n in [10_000usize, 100_000, 1_000_000] {
+        let bits = 48;
+        let mut rng = Rng::new(n as u64);
+        let common = rng.next_u64() & ((1u64 << bits) - 1);
+        let words: Vec<u64> = (0..n).map(|_| if rng.below(3) < 2 { common } else { rng.next_u64() & ((1u64 << bits) - 1) }).collect();
+        let tied = words.iter().filter(|&&w| w == common).count();
+        let set = CodeSet::from_words(bits, words).unwrap();
+        let outputs: Vec<f32> = (0..n * bits).map(|_| rng.f32()).collect();
+        let soft = soft_bytes(&outputs);
+        let q_soft = soft_bytes(&outputs[..bits]);
+        let top = median(budget, || {
+            black_box(set.top_k(black_box(&[common]), 12));
+        });
+        let ranked = median(budget, || {
+            black_box(set.search_ranked(black_box(&[common]), &q_soft, Some(&soft), 12, u32::MAX, |_| true));
+        });
+        println!("{bits:>5}  {n:>10}  {tied:>10}  {:>16.4}  {:>14.4}  {:>14.2}×", ms(top), ms(ranked), ms(ranked) / ms(top));
     }
 }

@@ -9,6 +9,13 @@
 //! Results are ordered by Hamming distance, then by database position (the order the codes were
 //! added). The order is therefore stable and identical on every platform; MAP computed from a
 //! ranking depends on it when distances tie, so every metric in this crate uses the same rule.
+//!
+//! A trained network gives most images of a class the same code (on the YRS archive one 48-bit
+//! code is shared by two frames in three), so "then by position" made the first few archive
+//! images the answer to most queries. Where the hash layer's outputs are kept ([`Soft`]),
+//! [`CodeSet::search_ranked`] orders equal distances by how far the outputs are apart
+//! ([`soft_distance`]) before position: the code still decides which images are near, the
+//! outputs only order the images the code cannot tell apart.
 
 /// Packed binary codes of one bit length, stored contiguously.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,6 +75,52 @@ pub fn code_from_hex(text: &str, bits: usize) -> Option<Vec<u64>> {
     Some(words)
 }
 
+/// The hash layer's outputs of one image, one byte per bit: the ranking key among equal codes.
+///
+/// A byte is the output's logit clamped to ±[`SOFT_LOGIT_RANGE`] and mapped linearly onto
+/// 0..=255 (128 is the threshold 0.5). The logit, not the sigmoid, because a trained network's
+/// outputs sit close to 0 and 1, where a linear byte of the sigmoid is 0 or 255 for all of them.
+pub type Soft = Vec<u8>;
+
+/// Half the logit range a [`Soft`] byte covers.
+pub const SOFT_LOGIT_RANGE: f32 = 16.0;
+
+/// Quantises sigmoid outputs to [`Soft`] bytes. An output of exactly 0 or 1 (an f32 sigmoid
+/// saturates past a logit of about 17) takes the end of the range.
+pub fn soft_bytes(outputs: &[f32]) -> Soft {
+    outputs
+        .iter()
+        .map(|&p| {
+            // f64, so an output just under 0.5 stays under 128 (its bit is 0).
+            let p = (p as f64).clamp(0.0, 1.0);
+            let range = SOFT_LOGIT_RANGE as f64;
+            let logit = (p / (1.0 - p)).ln();
+            let logit = if logit.is_nan() { 0.0 } else { logit.clamp(-range, range) };
+            ((logit / range + 1.0) * 127.5).round() as u8
+        })
+        .collect()
+}
+
+/// L1 distance between two images' [`Soft`] bytes.
+#[inline]
+pub fn soft_distance(a: &[u8], b: &[u8]) -> u32 {
+    a.iter().zip(b).map(|(&x, &y)| x.abs_diff(y) as u32).sum()
+}
+
+/// [`Soft`] bytes as text, two lowercase hex digits a bit: how they cross from the model to the
+/// page's search and how `query --json` prints them (compared like [`code_to_hex`]).
+pub fn soft_to_hex(soft: &[u8]) -> String {
+    soft.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The inverse of [`soft_to_hex`] for `bits` bytes; `None` if the text is not that.
+pub fn soft_from_hex(text: &str, bits: usize) -> Option<Soft> {
+    if text.len() != 2 * bits || !text.is_ascii() {
+        return None;
+    }
+    (0..bits).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()).collect()
+}
+
 /// Hamming distance between two packed codes of the same length.
 #[inline]
 pub fn hamming(a: &[u64], b: &[u64]) -> u32 {
@@ -91,17 +144,24 @@ struct ShortList {
     /// Kept codes at distance ≤ `cut`.
     within: usize,
     found: Vec<Hit>,
+    /// Keep every code tied with the k-th (a ranking that orders ties by another key needs
+    /// them); otherwise a code at the cut-off after k others can never enter the answer.
+    ties: bool,
+    /// `found`'s length at which codes beyond the cut-off are next dropped: doubled after each
+    /// compaction, so an archive whose codes mostly tie costs linear time, not quadratic.
+    compact_at: usize,
 }
 
 impl ShortList {
-    fn new(k: usize, max_d: usize) -> Self {
-        Self { k, cut: max_d, counts: vec![0; max_d + 1], within: 0, found: Vec::with_capacity(4 * k.min(1 << 16) + BLOCK) }
+    fn new(k: usize, max_d: usize, ties: bool) -> Self {
+        let compact_at = 4 * k.min(1 << 16) + BLOCK;
+        Self { k, cut: max_d, counts: vec![0; max_d + 1], within: 0, found: Vec::with_capacity(compact_at), ties, compact_at }
     }
 
     #[inline]
     fn offer(&mut self, i: usize, d: u32, keep: &impl Fn(usize) -> bool) {
         let du = d as usize;
-        if du > self.cut || !keep(i) {
+        if du > self.cut || (!self.ties && du == self.cut && self.within >= self.k) || !keep(i) {
             return;
         }
         self.counts[du] += 1;
@@ -111,18 +171,20 @@ impl ShortList {
             self.within -= self.counts[self.cut];
             self.cut -= 1;
         }
-        if self.found.len() >= 4 * self.k + BLOCK {
+        if self.found.len() >= self.compact_at {
             let c = self.cut as u32;
             self.found.retain(|h| h.distance <= c);
+            self.compact_at = self.compact_at.max(2 * self.found.len());
         }
     }
 
+    /// Every kept code at distance ≤ the cut-off, nearest first, ties in database order: the
+    /// answer and the codes that tie with its last one.
     fn finish(mut self) -> Vec<Hit> {
         let c = self.cut as u32;
         self.found.retain(|h| h.distance <= c);
         // `found` is in database order, so a stable sort by distance gives the tie rule.
         self.found.sort_by_key(|h| h.distance);
-        self.found.truncate(self.k);
         self.found
     }
 }
@@ -255,22 +317,72 @@ impl CodeSet {
     /// for MAP, a wide radius) comes from a counting sort over all distances
     /// ([`Self::search_counting`]). Both give the same hits in the same order.
     pub fn search(&self, query: &[u64], k: usize, radius: u32, keep: impl Fn(usize) -> bool) -> Vec<Hit> {
+        let mut hits = self.search_with_ties(query, k, radius, keep, false);
+        hits.truncate(k);
+        hits
+    }
+
+    /// [`Self::search`], then equal distances ordered by `tie` (smaller first; database
+    /// position after that): the ranking of [`Self::search_ranked`] with any key. The order is
+    /// total (position last), so it is the same whichever scan strategy found the hits.
+    pub fn search_by(&self, query: &[u64], k: usize, radius: u32, keep: impl Fn(usize) -> bool, tie: impl Fn(usize) -> u32) -> Vec<Hit> {
+        let hits = self.search_with_ties(query, k, radius, keep, true);
+        // `hits` is ordered by distance and holds every code tied with the k-th. Only the
+        // k-th's distance group can lose members to the cut: the groups before it are sorted
+        // whole, that one by a partial selection (a query whose code two thirds of a million
+        // images share keys all of them, but sorts only the few it keeps).
+        let mut keyed: Vec<(u32, u32, usize)> = hits.iter().map(|h| (h.distance, tie(h.index), h.index)).collect();
+        if keyed.len() > k {
+            let last = keyed[k - 1].0;
+            let start = keyed.partition_point(|e| e.0 < last);
+            let group = &mut keyed[start..];
+            group.select_nth_unstable(k - 1 - start);
+            keyed.truncate(k);
+        }
+        keyed.sort_unstable();
+        keyed.into_iter().map(|(distance, _, index)| Hit { index, distance }).collect()
+    }
+
+    /// The ranking users see: Hamming distance, then the distance between the query's and each
+    /// image's hash-layer outputs ([`soft_distance`]), then position. `soft` holds the
+    /// database's [`Soft`] bytes, `bits` per code in database order; without them (an index
+    /// written before they were kept) the order is [`Self::search`]'s.
+    pub fn search_ranked(&self, query: &[u64], query_soft: &[u8], soft: Option<&[u8]>, k: usize, radius: u32, keep: impl Fn(usize) -> bool) -> Vec<Hit> {
+        match soft {
+            Some(soft) if query_soft.len() == self.bits && soft.len() == self.bits * self.len() => {
+                let b = self.bits;
+                self.search_by(query, k, radius, keep, |i| soft_distance(query_soft, &soft[i * b..(i + 1) * b]))
+            }
+            _ => self.search(query, k, radius, keep),
+        }
+    }
+
+    /// The nearest `k` and, with `ties`, every code tied with the last of them (without, at
+    /// least the first k in database order), nearest first, ties in database order.
+    fn search_with_ties(&self, query: &[u64], k: usize, radius: u32, keep: impl Fn(usize) -> bool, ties: bool) -> Vec<Hit> {
         if k == 0 || self.is_empty() {
             return Vec::new();
         }
         if k.saturating_mul(SHORT_LIST_RATIO) <= self.len() {
-            self.search_short(query, k, radius, keep)
+            self.short_list(query, k, radius, keep, ties)
         } else {
-            self.search_counting(query, k, radius, keep)
+            self.counting(query, k, radius, keep)
         }
     }
 
     /// One pass with a running cut-off: `cut` is the smallest distance at which at least `k`
     /// kept codes have been seen so far (or the radius). A code farther than `cut` can never
-    /// enter the answer, since `k` codes already rank ahead of it; codes at exactly `cut` are
-    /// all kept, so ties are resolved by position at the end as everywhere else.
+    /// enter the answer, since `k` codes already rank ahead of it; nor can a code at exactly
+    /// `cut` once `k` codes are within it, since they come first in position. (The ranked
+    /// search keeps those too: its ties are ordered by another key.)
     pub fn search_short(&self, query: &[u64], k: usize, radius: u32, keep: impl Fn(usize) -> bool) -> Vec<Hit> {
-        let mut list = ShortList::new(k, self.bits.min(radius as usize));
+        let mut hits = self.short_list(query, k, radius, keep, false);
+        hits.truncate(k);
+        hits
+    }
+
+    fn short_list(&self, query: &[u64], k: usize, radius: u32, keep: impl Fn(usize) -> bool, ties: bool) -> Vec<Hit> {
+        let mut list = ShortList::new(k, self.bits.min(radius as usize), ties);
         if self.words_per_code == 1 {
             #[cfg(target_arch = "x86_64")]
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("popcnt") {
@@ -290,6 +402,12 @@ impl CodeSet {
     /// Counting sort over every distance: a histogram, the distance at which `k` results are
     /// reached, then one pass placing hits. O(n + bits) and stable by construction.
     pub fn search_counting(&self, query: &[u64], k: usize, radius: u32, keep: impl Fn(usize) -> bool) -> Vec<Hit> {
+        let mut hits = self.counting(query, k, radius, keep);
+        hits.truncate(k);
+        hits
+    }
+
+    fn counting(&self, query: &[u64], k: usize, radius: u32, keep: impl Fn(usize) -> bool) -> Vec<Hit> {
         let max_d = self.bits.min(radius as usize);
         // One pass computes the distances (two bytes each, codes having at most 1024 bits: half
         // the memory traffic of u32, which is what a million-code scan costs in wasm) and their
@@ -345,7 +463,6 @@ impl CodeSet {
                 start[du] += 1;
             }
         }
-        slots.truncate(k);
         slots
     }
 
@@ -353,6 +470,11 @@ impl CodeSet {
     /// computed over.
     pub fn rank_all(&self, query: &[u64]) -> Vec<Hit> {
         self.search(query, usize::MAX, u32::MAX, |_| true)
+    }
+
+    /// Full ranking in [`Self::search_ranked`]'s order.
+    pub fn rank_all_ranked(&self, query: &[u64], query_soft: &[u8], soft: Option<&[u8]>) -> Vec<Hit> {
+        self.search_ranked(query, query_soft, soft, usize::MAX, u32::MAX, |_| true)
     }
 }
 
@@ -417,6 +539,62 @@ mod tests {
             assert_eq!(set.within_radius(&query, r), within);
             let filtered: Vec<Hit> = reference.iter().copied().filter(|h| h.index % 3 == 0).take(5).collect();
             assert_eq!(set.search(&query, 5, u32::MAX, |i| i % 3 == 0), filtered);
+        }
+    }
+
+    #[test]
+    fn soft_bytes_keep_order_threshold_and_saturation() {
+        let outputs = [0.0, 1e-30, 1e-6, 0.1, 0.499, 0.5, 0.501, 0.9, 0.999_999, 1.0, f32::NAN];
+        let soft = soft_bytes(&outputs);
+        assert_eq!(soft[0], 0);
+        assert_eq!(soft[5], 128, "the threshold 0.5 sits at 128");
+        assert_eq!(soft[9], 255);
+        assert_eq!(soft[10], 128, "an undefined output is undecided, not an end");
+        assert!(soft[..10].windows(2).all(|w| w[0] <= w[1]), "monotone: {soft:?}");
+        // Outputs a linear byte of the sigmoid could not tell apart (both round to 255 or 0).
+        assert!(soft[2] > soft[1] && soft[8] < soft[9] && soft_bytes(&[0.9999])[0] < soft[8]);
+        // Bytes agree with the code: ≥ 128 exactly where the bit is set.
+        for (v, b) in outputs[..10].iter().zip(&soft) {
+            assert_eq!(*v >= 0.5, *b >= 128, "{v}");
+        }
+        assert_eq!(soft_from_hex(&soft_to_hex(&soft), soft.len()), Some(soft.clone()));
+        assert_eq!(soft_from_hex("0g", 1), None);
+        assert_eq!(soft_from_hex("00", 2), None);
+        assert_eq!(soft_distance(&[0, 255, 10], &[255, 0, 12]), 512);
+    }
+
+    /// Equal codes come back ordered by their outputs' distance to the query's, then position;
+    /// both scan strategies, at every cut-off, against a brute-force sort on the full key.
+    #[test]
+    fn ranked_search_orders_ties_by_outputs() {
+        for bits in [8usize, 48] {
+            let mut seed = 99 + bits as u64;
+            let n = 3_001;
+            let mask = (1u64 << bits) - 1;
+            // Three distinct codes only: every answer is decided among ties.
+            let words: Vec<u64> = (0..n).map(|_| [0u64, 1, mask][(lcg(&mut seed) % 3) as usize]).collect();
+            let set = CodeSet::from_words(bits, words).unwrap();
+            let soft: Vec<u8> = (0..n * bits).map(|_| (lcg(&mut seed) >> 56) as u8).collect();
+            let q_soft: Vec<u8> = (0..bits).map(|_| (lcg(&mut seed) >> 56) as u8).collect();
+            let key = |i: usize| soft_distance(&q_soft, &soft[i * bits..(i + 1) * bits]);
+            let mut reference: Vec<Hit> = (0..n).map(|i| Hit { index: i, distance: hamming(set.code(i), &[1]) }).collect();
+            reference.sort_by_key(|h| (h.distance, key(h.index), h.index));
+            for k in [1, 12, 93, 2_000, n] {
+                assert_eq!(set.search_ranked(&[1], &q_soft, Some(&soft), k, u32::MAX, |_| true), reference[..k].to_vec(), "bits {bits} k {k}");
+                let keep = |i: usize| i % 4 != 1;
+                let want: Vec<Hit> = reference.iter().copied().filter(|h| keep(h.index) && h.distance <= 1).take(k).collect();
+                assert_eq!(set.search_ranked(&[1], &q_soft, Some(&soft), k, 1, keep), want, "filtered, bits {bits} k {k}");
+            }
+            assert_eq!(set.rank_all_ranked(&[1], &q_soft, Some(&soft)), reference);
+            // The plain search on the same heavily tied codes: position order.
+            let mut by_position = reference.clone();
+            by_position.sort_by_key(|h| (h.distance, h.index));
+            for k in [1, 12, 93, 2_000] {
+                assert_eq!(set.search(&[1], k, u32::MAX, |_| true), by_position[..k].to_vec(), "plain, bits {bits} k {k}");
+            }
+            // No outputs stored (or the wrong number): the plain order, not a panic.
+            assert_eq!(set.search_ranked(&[1], &q_soft, None, 40, u32::MAX, |_| true), set.search(&[1], 40, u32::MAX, |_| true));
+            assert_eq!(set.search_ranked(&[1], &q_soft, Some(&soft[1..]), 40, u32::MAX, |_| true), set.search(&[1], 40, u32::MAX, |_| true));
         }
     }
 

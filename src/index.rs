@@ -1,11 +1,11 @@
 //! The packed code index of an image archive: what the browser downloads to search an archive.
 //!
-//! # File layout (version 1, all integers little-endian)
+//! # File layout (version 2, all integers little-endian)
 //!
 //! ```text
 //! offset  size  field
 //!      0     8  magic  b"AURIDX\0\0"
-//!      8     4  version (1)
+//!      8     4  version (2)
 //!     12     4  bits: code length N, 1..=1024
 //!     16     8  count: number of images
 //!     24     4  class_count
@@ -13,7 +13,8 @@
 //!     32    16  codes section:   offset u64, length u64
 //!     48    16  records section: offset u64, length u64
 //!     64    16  strings section: offset u64, length u64
-//!     80        sections, in the order codes, records, strings, contiguous
+//!     80    16  outputs section: offset u64, length u64
+//!     96        sections, in the order codes, records, strings, outputs, contiguous
 //!   end−32  32  SHA-256 of every byte before it
 //!
 //! codes    count × ⌈N/64⌉ u64 words: bit i of a code is bit i%64 of word i/64
@@ -22,7 +23,12 @@
 //!          predicted class u16, true label u16 (0xFFFF: unknown), probability of the
 //!          predicted class f32, timestamp i64 (seconds since 1970; i64::MIN: none)
 //! strings  class_count × (u32 length + UTF-8 name), then the ids (UTF-8), back to back
+//! outputs  empty, or count × N bytes: each image's hash-layer outputs as
+//!          [`crate::hashing::Soft`] bytes, which order the images a query's code ties with
 //! ```
+//!
+//! Version 1 is version 2 without the outputs section (80-byte header, three sections); it is
+//! still read, and searched with ties in archive order.
 //!
 //! The reader trusts nothing: every length is checked against the file's size before anything
 //! is allocated, and a wrong checksum, an unknown version or an out-of-range field is an error.
@@ -31,8 +37,10 @@ use crate::hashing::{CodeSet, words_for};
 use sha2::{Digest, Sha256};
 
 pub const MAGIC: [u8; 8] = *b"AURIDX\0\0";
-pub const VERSION: u32 = 1;
-const HEADER: usize = 80;
+pub const VERSION: u32 = 2;
+/// Header size by version (index 1 and 2).
+const HEADERS: [usize; 3] = [0, 80, 96];
+const HEADER: usize = HEADERS[VERSION as usize];
 const RECORD: usize = 24;
 const TRAILER: usize = 32;
 const NO_LABEL: u16 = 0xFFFF;
@@ -54,13 +62,16 @@ pub struct CodeIndex {
     pub classes: Vec<String>,
     pub entries: Vec<Entry>,
     pub codes: CodeSet,
+    /// Every image's hash-layer outputs ([`crate::hashing::Soft`], `bits` bytes each, in entry
+    /// order), or `None` once an image without them was added (a version-1 file, random codes).
+    soft: Option<Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum IndexError {
     #[error("not an aurora-hash index (bad magic bytes)")]
     Magic,
-    #[error("index format version {0} is not supported (this build reads version {VERSION})")]
+    #[error("index format version {0} is not supported (this build reads versions 1 to {VERSION})")]
     Version(u32),
     #[error("index file is truncated or damaged: {0}")]
     Damaged(String),
@@ -87,7 +98,28 @@ fn damaged(what: impl Into<String>) -> IndexError {
 
 impl CodeIndex {
     pub fn new(bits: usize, classes: Vec<String>) -> Self {
-        Self { classes, entries: Vec::new(), codes: CodeSet::new(bits) }
+        Self { classes, entries: Vec::new(), codes: CodeSet::new(bits), soft: Some(Vec::new()) }
+    }
+
+    /// The hash-layer outputs of every image, `bits` bytes each, when the index has them.
+    pub fn soft(&self) -> Option<&[u8]> {
+        self.soft.as_deref()
+    }
+
+    /// Image `i`'s hash-layer outputs, when the index has them.
+    pub fn soft_of(&self, i: usize) -> Option<&[u8]> {
+        let b = self.bits();
+        self.soft.as_ref().map(|s| &s[i * b..(i + 1) * b])
+    }
+
+    /// The `k` nearest images to a query's code, restricted by `radius` and `keep`, in the
+    /// order the page and `query` show ([`CodeSet::search_ranked`]): equal distances ordered
+    /// by the query's outputs when both sides have them, by position otherwise.
+    pub fn search(&self, code: &[u64], soft: Option<&[u8]>, k: usize, radius: u32, keep: impl Fn(usize) -> bool) -> Vec<crate::hashing::Hit> {
+        match soft {
+            Some(q) => self.codes.search_ranked(code, q, self.soft(), k, radius, keep),
+            None => self.codes.search(code, k, radius, keep),
+        }
     }
 
     pub fn bits(&self) -> usize {
@@ -106,10 +138,28 @@ impl CodeIndex {
         self.entries.iter().any(|e| e.id == id)
     }
 
-    /// Appends one image. The caller keeps ids unique ([`CodeIndex::merge`] does).
+    /// Appends one image without its outputs: from here on the index has none, and ties are
+    /// searched in archive order. The caller keeps ids unique ([`CodeIndex::merge`] does).
     pub fn push(&mut self, entry: Entry, code: &[u64]) {
+        self.push_with(entry, code, None);
+    }
+
+    /// Appends one image with its hash-layer outputs ([`crate::hashing::soft_bytes`]).
+    pub fn push_with(&mut self, entry: Entry, code: &[u64], soft: Option<&[u8]>) {
+        match (self.soft.as_mut(), soft) {
+            (Some(all), Some(s)) => {
+                assert_eq!(s.len(), self.codes.bits(), "outputs of another code length");
+                all.extend_from_slice(s);
+            }
+            _ => self.soft = None,
+        }
         self.codes.push_words(code);
         self.entries.push(entry);
+    }
+
+    /// Appends image `i` of `other` (its code and, when both have them, its outputs).
+    fn push_from(&mut self, other: &CodeIndex, i: usize, entry: Entry) {
+        self.push_with(entry, other.codes.code(i), other.soft_of(i));
     }
 
     /// Adds every image of `other` whose id is not here yet, in `other`'s order. This is both
@@ -124,7 +174,7 @@ impl CodeIndex {
         let known: std::collections::HashSet<&str> = self.entries.iter().map(|e| e.id.as_str()).collect();
         let fresh: Vec<usize> = (0..other.len()).filter(|&i| !known.contains(other.entries[i].id.as_str())).collect();
         for &i in &fresh {
-            self.push(other.entries[i].clone(), other.codes.code(i));
+            self.push_from(other, i, other.entries[i].clone());
         }
         Ok(fresh.len())
     }
@@ -135,7 +185,7 @@ impl CodeIndex {
         let mut kept = CodeIndex::new(self.bits(), self.classes.clone());
         for (i, e) in self.entries.iter().enumerate() {
             if keep(e) {
-                kept.push(e.clone(), self.codes.code(i));
+                kept.push_from(self, i, e.clone());
             }
         }
         let dropped = self.len() - kept.len();
@@ -179,7 +229,7 @@ impl CodeIndex {
             return Err(IndexError::Classes);
         }
         for i in 0..other.len() {
-            self.push(other.entries[i].clone(), other.codes.code(i));
+            self.push_from(other, i, other.entries[i].clone());
         }
         Ok(())
     }
@@ -198,7 +248,7 @@ impl CodeIndex {
                 for i in start..end {
                     let mut e = self.entries[i].clone();
                     ids.push(std::mem::take(&mut e.id));
-                    shard.push(e, self.codes.code(i));
+                    shard.push_from(self, i, e);
                 }
                 (shard, ids)
             })
@@ -225,7 +275,8 @@ impl CodeIndex {
             records.extend_from_slice(&e.timestamp.unwrap_or(i64::MIN).to_le_bytes());
         }
         let codes_len = self.codes.words().len() * 8;
-        let mut out = Vec::with_capacity(HEADER + codes_len + records.len() + strings.len() + TRAILER);
+        let soft: &[u8] = self.soft.as_deref().unwrap_or(&[]);
+        let mut out = Vec::with_capacity(HEADER + codes_len + records.len() + strings.len() + soft.len() + TRAILER);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&(self.bits() as u32).to_le_bytes());
@@ -233,7 +284,7 @@ impl CodeIndex {
         out.extend_from_slice(&(self.classes.len() as u32).to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
         let mut offset = HEADER as u64;
-        for len in [codes_len, records.len(), strings.len()] {
+        for len in [codes_len, records.len(), strings.len(), soft.len()] {
             out.extend_from_slice(&offset.to_le_bytes());
             out.extend_from_slice(&(len as u64).to_le_bytes());
             offset += len as u64;
@@ -243,6 +294,7 @@ impl CodeIndex {
         }
         out.extend_from_slice(&records);
         out.extend_from_slice(&strings);
+        out.extend_from_slice(soft);
         let digest = Sha256::digest(&out);
         out.extend_from_slice(&digest);
         out
@@ -252,14 +304,18 @@ impl CodeIndex {
         if bytes.len() < 8 || bytes[..8] != MAGIC {
             return Err(IndexError::Magic);
         }
-        if bytes.len() < HEADER + TRAILER {
+        if bytes.len() < HEADERS[1] + TRAILER {
             return Err(damaged(format!("{} bytes is shorter than the header", bytes.len())));
         }
         let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
         let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
         let version = u32_at(8);
-        if version != VERSION {
+        if !(1..=VERSION).contains(&version) {
             return Err(IndexError::Version(version));
+        }
+        let header = HEADERS[version as usize];
+        if bytes.len() < header + TRAILER {
+            return Err(damaged(format!("{} bytes is shorter than the header", bytes.len())));
         }
         let body = &bytes[..bytes.len() - TRAILER];
         if Sha256::digest(body).as_slice() != &bytes[bytes.len() - TRAILER..] {
@@ -273,9 +329,9 @@ impl CodeIndex {
         let class_count = u32_at(24) as usize;
         let wpc = words_for(bits) as u64;
         // Sections: contiguous, in order, inside the body, of the sizes the header implies.
-        let mut expect = HEADER as u64;
-        let mut sections = [(0usize, 0usize); 3];
-        for (k, slot) in sections.iter_mut().enumerate() {
+        let mut expect = header as u64;
+        let mut sections = [(0usize, 0usize); 4];
+        for (k, slot) in sections.iter_mut().enumerate().take((header - 32) / 16) {
             let (off, len) = (u64_at(32 + 16 * k), u64_at(40 + 16 * k));
             let end = off.checked_add(len).ok_or_else(|| damaged("section length overflows"))?;
             if off != expect || end > body.len() as u64 {
@@ -292,7 +348,14 @@ impl CodeIndex {
         if sections[0].1 as u64 != want_codes || sections[1].1 as u64 != want_records {
             return Err(damaged(format!("{count} images do not fit the section sizes")));
         }
+        let want_soft = count.checked_mul(bits as u64).ok_or_else(|| damaged("image count overflows"))?;
+        let soft_len = sections[3].1 as u64;
+        if soft_len != 0 && soft_len != want_soft {
+            return Err(damaged(format!("{count} images do not fit the outputs section")));
+        }
         let count = count as usize;
+        // No outputs section (version 1, or written without): none, unless there is no image.
+        let soft = (soft_len == want_soft).then(|| bytes[sections[3].0..sections[3].0 + sections[3].1].to_vec());
         let codes_bytes = &bytes[sections[0].0..sections[0].0 + sections[0].1];
         let words: Vec<u64> = codes_bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
         let codes = CodeSet::from_words(bits, words).ok_or_else(|| damaged("codes section"))?;
@@ -336,7 +399,7 @@ impl CodeIndex {
                 timestamp: (timestamp != i64::MIN).then_some(timestamp),
             });
         }
-        Ok(Self { classes, entries, codes })
+        Ok(Self { classes, entries, codes, soft })
     }
 }
 
@@ -351,7 +414,8 @@ mod tests {
         for i in 0..n {
             let code: Vec<u64> = (0..words_for(bits)).map(|_| rng.next_u64()).collect();
             let code = CodeSet::from_words(bits, code).unwrap().code(0).to_vec();
-            idx.push(
+            let soft: Vec<u8> = (0..bits).map(|_| rng.below(256) as u8).collect();
+            idx.push_with(
                 Entry {
                     id: format!("frames/N20031221G{:06}.png", i),
                     predicted: (i % 4) as u16,
@@ -360,6 +424,7 @@ mod tests {
                     timestamp: (i % 2 == 0).then_some(1_071_976_241 + i as i64 * 10),
                 },
                 &code,
+                Some(&soft),
             );
         }
         idx
@@ -389,11 +454,52 @@ mod tests {
             let idx = sample(37, bits, bits as u64);
             let bytes = idx.to_bytes();
             assert_eq!(CodeIndex::from_bytes(&bytes).unwrap(), idx);
-            // ⌈N/8⌉ payload bytes per code, in whole words.
-            assert_eq!(bytes.len() - HEADER - TRAILER - 37 * RECORD, 37 * words_for(bits) * 8 + idx.entries.iter().map(|e| e.id.len()).sum::<usize>() + 4 * 4 + 3 + 7 + 6 + 8);
+            // ⌈N/8⌉ payload bytes per code, in whole words, and N bytes of outputs.
+            assert_eq!(bytes.len() - HEADER - TRAILER - 37 * RECORD, 37 * words_for(bits) * 8 + 37 * bits + idx.entries.iter().map(|e| e.id.len()).sum::<usize>() + 4 * 4 + 3 + 7 + 6 + 8);
         }
         let empty = CodeIndex::new(48, vec!["a".into(), "b".into()]);
         assert_eq!(CodeIndex::from_bytes(&empty.to_bytes()).unwrap(), empty);
+    }
+
+    /// A version-1 file (no outputs section) is what earlier builds wrote: it still opens, with
+    /// no outputs, and searches in archive order; version 2 keeps the outputs through a split,
+    /// a merge and a retain, and an index that gains an image without them has none.
+    #[test]
+    fn version_1_files_open_and_outputs_travel_with_their_images() {
+        let idx = sample(9, 48, 3);
+        let v2 = idx.to_bytes();
+        // The same index as version 1: header without the fourth section, no outputs.
+        let mut v1 = v2[..HEADERS[1]].to_vec();
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        for k in 0..3 {
+            let off = u64::from_le_bytes(v2[32 + 16 * k..40 + 16 * k].try_into().unwrap()) - 16;
+            v1[32 + 16 * k..40 + 16 * k].copy_from_slice(&off.to_le_bytes());
+        }
+        let soft_off = u64::from_le_bytes(v2[80..88].try_into().unwrap()) as usize;
+        v1.extend_from_slice(&v2[HEADERS[2]..soft_off]);
+        let d = Sha256::digest(&v1);
+        v1.extend_from_slice(&d);
+        let old = CodeIndex::from_bytes(&v1).unwrap();
+        assert_eq!(old.soft(), None);
+        assert_eq!((&old.entries, &old.codes), (&idx.entries, &idx.codes));
+        let q = idx.codes.code(4).to_vec();
+        assert_eq!(old.search(&q, idx.soft_of(4), 5, u32::MAX, |_| true), idx.codes.search(&q, 5, u32::MAX, |_| true));
+
+        assert_eq!(idx.soft().map(|s| s.len()), Some(9 * 48));
+        let mut joined = CodeIndex::new(48, idx.classes.clone());
+        for (shard, _) in idx.split(4) {
+            joined.append(&CodeIndex::from_bytes(&shard.to_bytes()).unwrap()).unwrap();
+        }
+        assert_eq!(joined.soft(), idx.soft());
+        let mut odd = idx.clone();
+        odd.retain(|e| e.id.ends_with("1.png") || e.id.ends_with("3.png"));
+        assert_eq!(odd.soft_of(0), idx.soft_of(1));
+        assert_eq!(odd.soft_of(1), idx.soft_of(3));
+        let mut mixed = idx.clone();
+        mixed.merge(&old).unwrap();
+        mixed.push(Entry { id: "new.png".into(), predicted: 0, probability: 1.0, label: None, timestamp: None }, &q);
+        assert_eq!(mixed.soft(), None);
+        assert_eq!(CodeIndex::from_bytes(&mixed.to_bytes()).unwrap(), mixed);
     }
 
     #[test]
@@ -455,7 +561,7 @@ mod tests {
         let part = |r: std::ops::Range<usize>| {
             let mut p = CodeIndex::new(48, all.classes.clone());
             for i in r {
-                p.push(all.entries[i].clone(), all.codes.code(i));
+                p.push_with(all.entries[i].clone(), all.codes.code(i), all.soft_of(i));
             }
             p
         };

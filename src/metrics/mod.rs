@@ -2,15 +2,16 @@
 //! precision–recall curve and the top-k precision curve for retrieval by Hamming ranking;
 //! accuracy and the row-normalised confusion matrix for classification.
 //!
-//! Relevance is "same class label". Rankings use the tie rule of [`crate::hashing`]
-//! (distance, then database position), so every figure here is reproducible exactly.
+//! Relevance is "same class label". Rankings use the tie rules of [`crate::hashing`]
+//! (distance, then database position; or, in [`retrieval_ranked`], distance, then the hash
+//! layer's outputs, then position), so every figure here is reproducible exactly.
 
 mod classification;
 pub mod interval;
 
 pub use classification::{ClassificationReport, classification, mean_nll};
 
-use crate::hashing::CodeSet;
+use crate::hashing::{CodeSet, Hit};
 use serde::{Deserialize, Serialize};
 
 /// Retrieval figures for one query set against one database.
@@ -31,6 +32,16 @@ pub struct RetrievalReport {
     /// sees as a page of similar images with no wrong one in it.
     #[serde(default)]
     pub whole_page_right: f64,
+    /// How many different first pages ([`PAGE_RESULTS`] images, in order) the queries get: a
+    /// model whose codes tie for most of the archive shows most visitors the same page.
+    #[serde(default)]
+    pub distinct_pages: usize,
+    /// Per query, in query order: is the nearest result of its class, and is its whole first
+    /// page (the bootstrap intervals of P@1 and of [`Self::whole_page_right`] resample these).
+    #[serde(default)]
+    pub first_right: Vec<bool>,
+    #[serde(default)]
+    pub page_right: Vec<bool>,
     /// Average precision of each query, in query order: what the bootstrap intervals and the
     /// paired comparison of two models resample.
     #[serde(default)]
@@ -78,6 +89,39 @@ pub fn retrieval(
     map_k: Option<usize>,
     top_ks: &[usize],
 ) -> RetrievalReport {
+    retrieval_by(queries, query_labels, database, db_labels, map_k, top_ks, |q| database.rank_all(queries.code(q)))
+}
+
+/// [`retrieval`] in the order the page and `query` show ([`CodeSet::search_ranked`]): equal
+/// distances ordered by the hash layer's outputs, `bits` [`crate::hashing::Soft`] bytes per
+/// image in `query_soft` and `db_soft`.
+pub fn retrieval_ranked(
+    queries: &CodeSet,
+    query_soft: &[u8],
+    query_labels: &[usize],
+    database: &CodeSet,
+    db_soft: &[u8],
+    db_labels: &[usize],
+    map_k: Option<usize>,
+    top_ks: &[usize],
+) -> RetrievalReport {
+    let b = queries.bits();
+    assert_eq!(query_soft.len(), queries.len() * b);
+    assert_eq!(db_soft.len(), database.len() * b);
+    retrieval_by(queries, query_labels, database, db_labels, map_k, top_ks, |q| {
+        database.rank_all_ranked(queries.code(q), &query_soft[q * b..(q + 1) * b], Some(db_soft))
+    })
+}
+
+fn retrieval_by(
+    queries: &CodeSet,
+    query_labels: &[usize],
+    database: &CodeSet,
+    db_labels: &[usize],
+    map_k: Option<usize>,
+    top_ks: &[usize],
+    rank: impl Fn(usize) -> Vec<Hit>,
+) -> RetrievalReport {
     assert_eq!(queries.len(), query_labels.len());
     assert_eq!(database.len(), db_labels.len());
     assert_eq!(queries.bits(), database.bits());
@@ -92,8 +136,11 @@ pub fn retrieval(
     let mut relevant = Vec::with_capacity(database.len());
     let mut ap = Vec::with_capacity(nq);
     let mut pages_right = 0usize;
+    let mut pages = std::collections::HashSet::new();
+    let (mut first_right, mut page_right) = (Vec::with_capacity(nq), Vec::with_capacity(nq));
     for q in 0..nq {
-        let ranking = database.rank_all(queries.code(q));
+        let ranking = rank(q);
+        pages.insert(ranking.iter().take(PAGE_RESULTS).map(|h| h.index).collect::<Vec<_>>());
         relevant.clear();
         relevant.extend(ranking.iter().map(|h| db_labels[h.index] == query_labels[q]));
         let total_rel = relevant.iter().filter(|&&r| r).count();
@@ -102,7 +149,10 @@ pub fn retrieval(
         if let Some(k) = map_k {
             map_at += average_precision(&relevant, k);
         }
-        pages_right += usize::from(relevant.iter().take(PAGE_RESULTS).all(|&r| r));
+        let whole = relevant.iter().take(PAGE_RESULTS).all(|&r| r);
+        pages_right += usize::from(whole);
+        page_right.push(whole);
+        first_right.push(relevant.first().copied().unwrap_or(false));
         for (slot, &k) in top_ks.iter().enumerate() {
             let k_eff = k.min(relevant.len()).max(1);
             let rel_in = relevant.iter().take(k_eff).filter(|&&r| r).count();
@@ -142,6 +192,9 @@ pub fn retrieval(
         queries: nq,
         database: database.len(),
         whole_page_right: pages_right as f64 / n,
+        distinct_pages: pages.len(),
+        first_right,
+        page_right,
         ap,
     }
 }
@@ -187,5 +240,26 @@ mod tests {
         assert_eq!(report.whole_page_right, 0.0);
         let right = retrieval(&q, &[0], &codes(4, &[0b0000, 0b0001]), &[0, 0], None, &[]);
         assert_eq!(right.whole_page_right, 1.0);
+
+        // The same database with outputs: position 1's are nearer the query's than position
+        // 0's, so the tie at distance 1 turns: 2, 1 (rel), 0 (not), 3 → AP = (1 + 1 + 3/4)/3.
+        let q_soft = [0u8, 0, 0, 0];
+        let db_soft = [200, 0, 0, 0, 0, 150, 0, 0, 0, 0, 0, 0, 255, 255, 0, 0];
+        let ranked = retrieval_ranked(&q, &q_soft, &[0], &db, &db_soft, &db_labels, None, &[1, 2, 4]);
+        assert!((ranked.map - (1.0 + 1.0 + 0.75) / 3.0).abs() < 1e-12);
+        assert_eq!(ranked.top_k_precision, vec![(1, 1.0), (2, 1.0), (4, 0.75)]);
+        assert_eq!(ranked.pr_curve, report.pr_curve, "radii see no order within a distance");
+    }
+
+    #[test]
+    fn distinct_pages_count_different_first_pages() {
+        let db = codes(4, &[0b0001, 0b0010, 0b0000, 0b0011]);
+        // Three queries, two of them with the same code: two different first pages.
+        let q = codes(4, &[0b0000, 0b0000, 0b1111]);
+        assert_eq!(retrieval(&q, &[0, 0, 0], &db, &[0, 0, 0, 0], None, &[]).distinct_pages, 2);
+        // With outputs that differ, the two equal codes get pages in different orders.
+        let q_soft = [0, 0, 0, 0, 0, 0, 0, 255, 0, 0, 0, 0];
+        let db_soft = [0, 0, 0, 0, 0, 0, 0, 255, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(retrieval_ranked(&q, &q_soft, &[0, 0, 0], &db, &db_soft, &[0, 0, 0, 0], None, &[]).distinct_pages, 3);
     }
 }
