@@ -459,8 +459,8 @@
     });
   }
 
-  async function search(code) {
-    return state.archive ? withIds(() => state.archive.search(code, RESULTS, -1, 0xffffffff)) : { hits: [], search_ms: 0, searched: 0 };
+  async function search(code, soft) {
+    return state.archive ? withIds(() => state.archive.search(code, soft, RESULTS, -1, 0xffffffff)) : { hits: [], search_ms: 0, searched: 0 };
   }
 
   async function onFile(file) {
@@ -480,7 +480,7 @@
       showVerdict(r.class, r.answer, `${file.name} · ${r.width}×${r.height} px`, URL.createObjectURL(file));
       $("original").hidden = true;
       state.rerun = async () => {
-        const results = await search(r.code);
+        const results = await search(r.code, r.soft);
         showHits(results);
         showTimings([
           `decode ${ms(r.decode_ms)}`,
@@ -563,10 +563,11 @@
       async classifyUrl(url) {
         const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
         const r = await classifyBytes(bytes);
-        return { ...r, search: await search(r.code) };
+        return { ...r, search: await search(r.code, r.soft) };
       },
-      // Search with a code (hex) over everything loaded, with the archive's ids filled in.
-      searchCode: (code) => search(code),
+      // Search with a code (hex) and optionally its outputs (hex; "": ties in archive order)
+      // over everything loaded, with the archive's ids filled in.
+      searchCode: (code, soft = "") => search(code, soft),
       complete: () => state.complete,
       timings: () => state.timings,
       // Resolves when the browse grid shows the latest filter's page.

@@ -43,7 +43,7 @@ export async function bench({ bindings, state, guarded, preference, classifyByte
     const inside = [];
     for (const code of codes) {
       const t0 = performance.now();
-      const r = JSON.parse(await archive.search(code, 10, -1, 0xffffffff));
+      const r = JSON.parse(await archive.search(code, "", 10, -1, 0xffffffff));
       times.push(performance.now() - t0);
       inside.push(r.search_ms);
     }

@@ -6,7 +6,7 @@ use aurora_hash::data::split::timestamp_from_name;
 use aurora_hash::export::{
     BUNDLE_FORMAT, BundleConfig, CONFIG_FILE, INDEX_FILE, MANIFEST_FILE, Manifest, WEIGHTS_FILE, WeightsDtype, weights_to_bytes,
 };
-use aurora_hash::hashing::{CodeSet, code_to_hex, pack_code};
+use aurora_hash::hashing::{CodeSet, code_to_hex, pack_code, soft_bytes, soft_to_hex};
 use aurora_hash::index::{CodeIndex, Entry, thumb_path};
 use aurora_hash::answer::{Answer, ClassInfo, answer};
 use aurora_hash::infer::{Layers, encode, encode_layers};
@@ -339,6 +339,12 @@ fn build(a: &IndexArgs) -> Result<()> {
     } else {
         CodeIndex::new(bits, bundle.config.classes.clone())
     };
+    if index.soft().is_none() {
+        eprintln!(
+            "note: {} was written by an older build, without the hash layer's outputs: images with equal codes stay in archive order; build it again under another name to rank them",
+            a.out.display()
+        );
+    }
     let (files, mut skipped) = find_images(&a.images, a.strict)?;
     if files.is_empty() {
         bail!("{}: no images found", a.images.display());
@@ -393,7 +399,8 @@ fn build(a: &IndexArgs) -> Result<()> {
                 probability: probs[predicted],
                 label,
             };
-            index.push(entry, &pack_code(&e.hash[k * bits..(k + 1) * bits]));
+            let outputs = &e.hash[k * bits..(k + 1) * bits];
+            index.push_with(entry, &pack_code(outputs), Some(&soft_bytes(outputs)));
         }
     }
     bar.finish_and_clear();
@@ -404,12 +411,13 @@ fn build(a: &IndexArgs) -> Result<()> {
     write_replacing(&a.out, &bytes)?;
     list_in_manifest(&a.out, &bytes)?;
     println!(
-        "wrote {} ({} images, {} bits, {:.1} KB: {} bytes of code per image)",
+        "wrote {} ({} images, {} bits, {:.1} KB: {} bytes of code per image{})",
         a.out.display(),
         index.len(),
         bits,
         bytes.len() as f64 / 1e3,
-        bits.div_ceil(8)
+        bits.div_ceil(8),
+        if index.soft().is_some() { format!(" and {bits} of outputs") } else { String::new() }
     );
     if let Some(line) = skipped.summary(&a.images.display().to_string()) {
         eprintln!("{line}");
@@ -469,7 +477,8 @@ pub fn query(a: &QueryArgs) -> Result<()> {
         let (e, layers) = encode_layers(&bundle.model, &bundle.config.model, bundle.config.preprocess.apply(&img), 1, &bundle.device);
         let said = answer(&e.probs, Layers::get(&layers, layer), confidence);
         let code = pack_code(&e.hash);
-        let hits = index.codes.search(&code, a.k, a.radius.unwrap_or(u32::MAX), |i| filter.is_none_or(|c| index.entries[i].predicted == c));
+        let soft = soft_bytes(&e.hash);
+        let hits = index.search(&code, Some(&soft), a.k, a.radius.unwrap_or(u32::MAX), |i| filter.is_none_or(|c| index.entries[i].predicted == c));
         let predicted = said.class;
         if a.json {
             let by_class = |p: &[f32]| classes.iter().zip(p).map(|(c, p)| (c.clone(), serde_json::json!(p))).collect::<serde_json::Map<String, serde_json::Value>>();
@@ -488,6 +497,7 @@ pub fn query(a: &QueryArgs) -> Result<()> {
                 "out_of_domain": said.out_of_domain,
                 "verdict": verdict(&said, &info),
                 "code": code_to_hex(&code),
+                "soft": soft_to_hex(&soft),
                 "hash": e.hash,
                 "neighbours": hits.iter().map(|h| {
                     let en = &index.entries[h.index];
@@ -504,7 +514,8 @@ pub fn query(a: &QueryArgs) -> Result<()> {
             for (c, p) in info.iter().zip(&said.probabilities) {
                 writeln!(out, "  {:>16} {:5.1}%", c.name, p * 100.0)?;
             }
-            writeln!(out, "nearest {} of {} archive images (Hamming distance of {bits}-bit codes):", hits.len(), index.len())?;
+            let ties = if index.soft().is_some() { ", equal distances by the hash layer's outputs" } else { "" };
+            writeln!(out, "nearest {} of {} archive images (Hamming distance of {bits}-bit codes{ties}):", hits.len(), index.len())?;
             for h in &hits {
                 let en = &index.entries[h.index];
                 let label = en.label.map_or(String::new(), |l| format!(", labelled {}", class_name(l as usize)));

@@ -4,7 +4,7 @@
 use anyhow::{Result, bail};
 use aurora_hash::baselines::class_codes;
 use aurora_hash::calibrate::{self, Reliability};
-use aurora_hash::hashing::CodeSet;
+use aurora_hash::hashing::{CodeSet, soft_bytes};
 use aurora_hash::infer::{Encoded, encode, encode_with_features, predicted_classes};
 use aurora_hash::metrics::interval::{Interval, RESAMPLES, block_bootstrap, groups_by_block, mean_of, paired_block_bootstrap};
 use aurora_hash::metrics::{self, ClassificationReport, RetrievalReport};
@@ -50,6 +50,11 @@ pub struct Intervals {
     pub map: Interval,
     pub accuracy: Interval,
     pub balanced_accuracy: Interval,
+    /// Share of queries whose nearest result is of their class, and whose whole first page is.
+    #[serde(default)]
+    pub precision_at_1: Option<Interval>,
+    #[serde(default)]
+    pub page_right: Option<Interval>,
     /// Resampled units: test time blocks (or single images for data without times).
     pub blocks: usize,
     pub resamples: usize,
@@ -146,6 +151,24 @@ pub struct EvalReport {
     pub queries: Vec<QueryOutcome>,
     #[serde(default)]
     pub ood: Option<crate::ood_eval::OodReport>,
+    /// The same codes ranked with ties in database position alone (the rule before the hash
+    /// layer's outputs ordered ties): what the outputs change.
+    #[serde(default)]
+    pub position_ties: Option<PositionTies>,
+}
+
+/// Retrieval with ties by position, beside the ranked figures of the same run.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct PositionTies {
+    pub map: Interval,
+    pub precision_at_1: Interval,
+    pub page_right: Interval,
+    pub distinct_pages: usize,
+}
+
+/// Share of `flags` that hold over the items `it` (a bootstrap statistic).
+fn share_of(flags: &[bool], it: &[usize]) -> f64 {
+    it.iter().filter(|&&i| flags[i]).count() as f64 / it.len().max(1) as f64
 }
 
 /// The k of the top-k precision curves, up to the database's size.
@@ -153,7 +176,11 @@ pub fn top_ks(database: usize) -> Vec<usize> {
     [1, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000].into_iter().filter(|&k| k <= database).collect()
 }
 
+/// How the baselines' rankings break ties.
 pub const TIE_RULE: &str = "Hamming distance, then database position (the dataset's listing order)";
+
+/// How the network's rankings break ties: the order the page and `query` show.
+pub const RANKED_TIE_RULE: &str = "Hamming distance, then the L1 distance between the hash layer's outputs (logit bytes), then database position";
 
 /// Feeds the preprocessed pixels of the samples at `which` to `f`, a batch at a time
 /// (concatenated, with the batch's size), reading images from disk in parallel, with a
@@ -258,10 +285,12 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
     let (q_labels, db_labels) = (label(&queries), label(&database));
     let q_codes = CodeSet::from_outputs(&q.hash, bits);
     let db_codes = CodeSet::from_outputs(&db.hash, bits);
+    let (q_soft, db_soft) = (soft_bytes(&q.hash), soft_bytes(&db.hash));
     let top_ks = top_ks(database.len());
     let t = Instant::now();
-    let retrieval = metrics::retrieval(&q_codes, &q_labels, &db_codes, &db_labels, args.map_at, &top_ks);
+    let retrieval = metrics::retrieval_ranked(&q_codes, &q_soft, &q_labels, &db_codes, &db_soft, &db_labels, args.map_at, &top_ks);
     let mean_query_ms = t.elapsed().as_secs_f64() * 1e3 / queries.len() as f64;
+    let by_position = metrics::retrieval(&q_codes, &q_labels, &db_codes, &db_labels, None, &[]);
     let predicted = predicted_classes(&q.probs, num_classes);
     let classification = metrics::classification(&q_labels, &predicted, num_classes);
 
@@ -274,6 +303,8 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
         map: block_bootstrap(&groups, RESAMPLES, seed, |it| mean_of(&retrieval.ap, it)),
         accuracy,
         balanced_accuracy,
+        precision_at_1: Some(block_bootstrap(&groups, RESAMPLES, seed, |it| share_of(&retrieval.first_right, it))),
+        page_right: Some(block_bootstrap(&groups, RESAMPLES, seed, |it| share_of(&retrieval.page_right, it))),
         blocks: groups.len(),
         resamples: RESAMPLES,
     };
@@ -356,7 +387,7 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
             database.len(),
             if saved.database.is_some() { "" } else { "training" }
         ),
-        tie_rule: TIE_RULE.into(),
+        tie_rule: RANKED_TIE_RULE.into(),
         classes: config.classes.clone(),
         retrieval,
         classification,
@@ -364,6 +395,12 @@ pub fn eval(args: &EvalArgs) -> Result<EvalReport> {
         encode_images_per_second: encode_rate,
         mean_query_ms,
         checkpoint,
+        position_ties: Some(PositionTies {
+            map: block_bootstrap(&groups, RESAMPLES, seed, |it| mean_of(&by_position.ap, it)),
+            precision_at_1: block_bootstrap(&groups, RESAMPLES, seed, |it| share_of(&by_position.first_right, it)),
+            page_right: block_bootstrap(&groups, RESAMPLES, seed, |it| share_of(&by_position.page_right, it)),
+            distinct_pages: by_position.distinct_pages,
+        }),
         intervals: Some(intervals),
         class_codes: Some(class_codes),
         calibration: Some(calibration),
@@ -471,7 +508,18 @@ pub fn print_summary(r: &EvalReport, dir: &Path) {
     }
     let top: Vec<String> = r.retrieval.top_k_precision.iter().take(5).map(|(k, p)| format!("P@{k} {p:.3}")).collect();
     println!("top-k              {}", top.join(", "));
-    println!("first page right   {:.1}% of queries have all {} nearest images of their class", r.retrieval.whole_page_right * 100.0, aurora_hash::metrics::PAGE_RESULTS);
+    if let Some(p1) = ints.and_then(|i| i.precision_at_1.as_ref()) {
+        println!("nearest right      {} of queries (P@1)", p1.display());
+    }
+    let page = ints.and_then(|i| i.page_right.as_ref()).map_or(format!("{:.3}", r.retrieval.whole_page_right), |i| i.display());
+    println!("first page right   {page} of queries have all {} nearest images of their class", aurora_hash::metrics::PAGE_RESULTS);
+    println!("first pages        {} different ones for {} queries", r.retrieval.distinct_pages, r.retrieval.queries);
+    if let Some(p) = &r.position_ties {
+        println!(
+            "ties by position   MAP {}, P@1 {}, first page right {}, {} different first pages (equal codes in archive order alone)",
+            p.map.display(), p.precision_at_1.display(), p.page_right.display(), p.distinct_pages
+        );
+    }
     println!("recall per class   {}", r.classes.iter().zip(&r.classification.recall).map(|(c, v)| format!("{c} {v:.3}")).collect::<Vec<_>>().join(", "));
     println!("confusion (rows: true class, normalised):");
     let w = r.classes.iter().map(String::len).max().unwrap_or(5).max(5);

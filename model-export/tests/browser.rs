@@ -378,7 +378,7 @@ fn page_matches_the_native_tool_on_webgpu_and_cpu() {
         assert!(fetched.iter().all(|n| n.contains(module) || n.contains("aurora-hash-web-search")), "{backend}: fetched another backend's module: {fetched:?}");
 
         // Parity: every example's code and class, as the native tool computes them.
-        let (mut differ, mut total, mut same_class) = (0u32, 0u32, 0usize);
+        let (mut differ, mut total, mut same_class, mut same_soft) = (0u32, 0u32, 0usize, 0usize);
         for (rel, want) in &native {
             let got = browser.eval("return await window.aurora.classifyUrl(args[0]);", json!([rel]));
             let code = got["code"].as_str().unwrap();
@@ -387,15 +387,22 @@ fn page_matches_the_native_tool_on_webgpu_and_cpu() {
             total += want["hash"].as_array().unwrap().len() as u32;
             let class = &classes[got["class"].as_u64().unwrap() as usize];
             same_class += usize::from(class == want["predicted"].as_str().unwrap());
+            let hits = got["search"]["hits"].as_array().unwrap();
             if d == 0 {
-                // Same code, so the same neighbours in the same order (ties by archive order).
-                let ids: Vec<&str> = got["search"]["hits"].as_array().unwrap().iter().take(k).map(|h| h["id"].as_str().unwrap()).collect();
-                let want_ids: Vec<&str> = want["neighbours"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap()).collect();
-                assert_eq!(ids, want_ids, "{backend}: neighbours of {rel}");
+                // Same code, so the same distances down the list; with the same output bytes
+                // too, the same neighbours in the same order (equal codes ranked by outputs).
+                let dist = |v: &Vec<Value>| v.iter().take(k).map(|h| h["distance"].as_u64().unwrap()).collect::<Vec<_>>();
+                assert_eq!(dist(hits), dist(want["neighbours"].as_array().unwrap()), "{backend}: distances of {rel}'s neighbours");
+                if got["soft"] == want["soft"] {
+                    same_soft += 1;
+                    let ids: Vec<&str> = hits.iter().take(k).map(|h| h["id"].as_str().unwrap()).collect();
+                    let want_ids: Vec<&str> = want["neighbours"].as_array().unwrap().iter().map(|h| h["id"].as_str().unwrap()).collect();
+                    assert_eq!(ids, want_ids, "{backend}: neighbours of {rel}");
+                }
             }
         }
         let agreement = 1.0 - differ as f64 / total as f64;
-        println!("{backend}: {} images, bits agreeing {:.4} ({differ} of {total} differ), class agreeing {same_class}/{}", native.len(), agreement, native.len());
+        println!("{backend}: {} images, bits agreeing {:.4} ({differ} of {total} differ), class agreeing {same_class}/{}, output bytes identical {same_soft}/{}", native.len(), agreement, native.len(), native.len());
         assert!(agreement >= 0.99, "{backend}: only {agreement:.4} of bits agree with the native tool");
         assert_eq!(same_class, native.len(), "{backend}: classes differ from the native tool");
 

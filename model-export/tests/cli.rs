@@ -34,6 +34,17 @@ fn train_then_eval_writes_report_and_plots() {
     assert!((0.0..=1.0).contains(&map));
     let iv = &report["intervals"]["map"];
     assert!(iv["low"].as_f64().unwrap() <= map && map <= iv["high"].as_f64().unwrap(), "{iv}");
+    // The ranked order and the position order, each with its figures; the number of different
+    // first pages can only be at most the number of queries.
+    let queries = report["retrieval"]["queries"].as_u64().unwrap();
+    let pages = report["retrieval"]["distinct_pages"].as_u64().unwrap();
+    assert!(pages >= 1 && pages <= queries, "{pages} pages for {queries} queries");
+    for key in ["precision_at_1", "page_right"] {
+        let e = &report["intervals"][key];
+        assert!(e["low"].as_f64().unwrap() <= e["value"].as_f64().unwrap() && e["value"].as_f64().unwrap() <= e["high"].as_f64().unwrap(), "{key}: {e}");
+    }
+    let by_position = &report["position_ties"];
+    assert!(by_position["distinct_pages"].as_u64().unwrap() <= queries && (0.0..=1.0).contains(&by_position["map"]["value"].as_f64().unwrap()), "{by_position}");
     assert!(report["checkpoint"].as_str().unwrap().starts_with("best by validation"), "{}", report["checkpoint"]);
     assert_eq!(report["queries"].as_array().unwrap().len(), report["retrieval"]["queries"].as_u64().unwrap() as usize);
     for key in ["ece_before", "ece_after"] {
@@ -70,7 +81,9 @@ fn train_then_eval_writes_report_and_plots() {
         let real_valued = ["MAC", "R-MAC", "VLAD", "HE, "].iter().any(|p| r["method"].as_str().unwrap().starts_with(p));
         assert_eq!(r["pr"].as_array().unwrap().is_empty(), real_valued, "{r}");
     }
-    assert_eq!(rows[0]["map"].as_f64().unwrap(), map, "the network's row is eval's MAP");
+    // Every row ranks equal codes by position (the baselines have no outputs to order them):
+    // the network's row is eval's MAP under that rule, printed beside the ranked one.
+    assert_eq!(rows[0]["map"].as_f64().unwrap(), report["position_ties"]["map"]["value"].as_f64().unwrap(), "the network's row is eval's MAP with ties by position");
     // The split is by sample id and disjoint.
     let split: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("split.json")).unwrap()).unwrap();
     let train: Vec<&str> = split["train"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();

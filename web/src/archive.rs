@@ -2,7 +2,7 @@
 //! the bundle they belong to and searched in the page.
 
 use aurora_hash::export::{self, INDEX_FILE};
-use aurora_hash::hashing::{code_from_hex, code_to_hex};
+use aurora_hash::hashing::{code_from_hex, code_to_hex, soft_from_hex};
 use aurora_hash::index::{CodeIndex, Entry, thumb_path};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -102,10 +102,10 @@ impl Archive {
         }
     }
 
-    fn run(&self, query: &[u64], k: usize, class: i32, radius: u32, skip: Option<usize>) -> String {
+    fn run(&self, query: &[u64], soft: Option<&[u8]>, k: usize, class: i32, radius: u32, skip: Option<usize>) -> String {
         let t0 = now_ms();
         let class = u16::try_from(class).ok();
-        let hits = self.index.codes.search(query, k, radius, |i| {
+        let hits = self.index.search(query, soft, k, radius, |i| {
             Some(i) != skip && class.is_none_or(|c| self.index.entries[i].predicted == c)
         });
         let search_ms = now_ms() - t0;
@@ -129,11 +129,17 @@ impl Archive {
     }
 
     /// The `k` nearest images to a code (hex, as the engine's `Engine::classify` returns it),
-    /// nearest first, ties in archive order. `class` < 0 means any predicted class; `radius`
-    /// is the largest Hamming distance kept. Returns `{hits, search_ms, searched}` as JSON.
-    pub fn search(&self, code: &str, k: usize, class: i32, radius: u32) -> Result<String, JsError> {
+    /// nearest first, equal distances ordered by the hash layer's outputs (`soft`, the hex of
+    /// `Engine::classify`; empty: archive order), as `aurora-hash query` orders them. `class` < 0
+    /// means any predicted class; `radius` is the largest Hamming distance kept. Returns
+    /// `{hits, search_ms, searched}` as JSON.
+    pub fn search(&self, code: &str, soft: &str, k: usize, class: i32, radius: u32) -> Result<String, JsError> {
         let query = code_from_hex(code, self.bits()).ok_or_else(|| js_err(format!("not a {}-bit code: `{code}`", self.bits())))?;
-        Ok(self.run(&query, k, class, radius, None))
+        let soft = match soft {
+            "" => None,
+            s => Some(soft_from_hex(s, self.bits()).ok_or_else(|| js_err(format!("not {} output bytes: `{s}`", self.bits())))?),
+        };
+        Ok(self.run(&query, soft.as_deref(), k, class, radius, None))
     }
 
     /// Search by an archive image (clicking a result): its stored code is the query, and the
@@ -143,7 +149,8 @@ impl Archive {
             return Err(js_err(format!("no archive image {index} (the archive has {})", self.len())));
         }
         let query = self.index.codes.code(index).to_vec();
-        Ok(self.run(&query, k, class, radius, Some(index)))
+        let soft = self.index.soft_of(index).map(<[u8]>::to_vec);
+        Ok(self.run(&query, soft.as_deref(), k, class, radius, Some(index)))
     }
 
     /// One image's metadata as JSON (the same fields as a search hit, at distance 0).

@@ -4,7 +4,7 @@ use aurora_hash::data::decode::decode;
 use aurora_hash::data::AURORA_CLASSES;
 use aurora_hash::data::preprocess::Preprocess;
 use aurora_hash::export::{BUNDLE_FORMAT, Bundle, BundleConfig, Manifest};
-use aurora_hash::hashing::{code_to_hex, pack_code};
+use aurora_hash::hashing::{code_to_hex, pack_code, soft_bytes, soft_to_hex};
 use aurora_hash::answer::{Answer, answer};
 use aurora_hash::infer::encode_tensors_with_features;
 use aurora_hash::model::{Arch, AuroraNet, ModelConfig};
@@ -40,6 +40,9 @@ pub struct Classified {
     pub answer: Answer,
     /// The packed code, as [`aurora_hash::hashing::code_to_hex`] writes it.
     pub code: String,
+    /// The hash layer's outputs as [`aurora_hash::hashing::soft_to_hex`] writes them: what
+    /// orders equal codes in the archive's search.
+    pub soft: String,
     /// The hash layer's sigmoid outputs, for comparing with the native tool bit by bit.
     pub hash: Vec<f32>,
     /// Milliseconds spent decoding and preprocessing, and in the network (including readback).
@@ -142,6 +145,7 @@ impl Engine {
             raw_probabilities,
             answer,
             code: code_to_hex(&pack_code(&hash)),
+            soft: soft_to_hex(&soft_bytes(&hash)),
             hash,
             decode_ms: t1 - t0,
             model_ms: t2 - t1,

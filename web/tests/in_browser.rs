@@ -202,7 +202,7 @@ fn search_in_the_page_ranks_like_brute_force() {
     let archive = Archive::random(5_000, 48, 3).unwrap_or_else(|_| panic!("archive"));
     let query = archive.code(17).unwrap_or_else(|_| panic!("code"));
     let q = code_from_hex(&query, 48).unwrap();
-    let got: serde_json::Value = serde_json::from_str(&archive.search(&query, 20, -1, u32::MAX).unwrap_or_else(|_| panic!("search"))).unwrap();
+    let got: serde_json::Value = serde_json::from_str(&archive.search(&query, "", 20, -1, u32::MAX).unwrap_or_else(|_| panic!("search"))).unwrap();
     let mut want: Vec<(u32, usize)> = (0..archive.len())
         .map(|i| (hamming(&code_from_hex(&archive.code(i).unwrap_or_else(|_| panic!()), 48).unwrap(), &q), i))
         .collect();
