@@ -64,7 +64,8 @@ pub fn code_to_hex(words: &[u64]) -> String {
 /// code (wrong length, a non-hex digit, or bits set beyond `bits`).
 pub fn code_from_hex(text: &str, bits: usize) -> Option<Vec<u64>> {
     let n = words_for(bits);
-    if text.len() != n * 16 || !text.is_ascii() {
+    // Hex digits only: `from_str_radix` would also take a leading `+`.
+    if text.len() != n * 16 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let words: Vec<u64> = (0..n).map(|i| u64::from_str_radix(&text[i * 16..(i + 1) * 16], 16).ok()).collect::<Option<_>>()?;
@@ -115,7 +116,7 @@ pub fn soft_to_hex(soft: &[u8]) -> String {
 
 /// The inverse of [`soft_to_hex`] for `bits` bytes; `None` if the text is not that.
 pub fn soft_from_hex(text: &str, bits: usize) -> Option<Soft> {
-    if text.len() != 2 * bits || !text.is_ascii() {
+    if text.len() != 2 * bits || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..bits).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()).collect()
@@ -489,6 +490,7 @@ mod tests {
         assert_eq!(code_from_hex("0000000000000020", 5), None, "bit 5 of a 5-bit code");
         assert_eq!(code_from_hex("00000000000000", 5), None);
         assert_eq!(code_from_hex("000000000000001g", 5), None);
+        assert_eq!(code_from_hex("+000000000000001", 5), None, "a sign is not a digit");
     }
 
     use super::*;
@@ -559,6 +561,7 @@ mod tests {
         }
         assert_eq!(soft_from_hex(&soft_to_hex(&soft), soft.len()), Some(soft.clone()));
         assert_eq!(soft_from_hex("0g", 1), None);
+        assert_eq!(soft_from_hex("+f", 1), None, "a sign is not a digit");
         assert_eq!(soft_from_hex("00", 2), None);
         assert_eq!(soft_distance(&[0, 255, 10], &[255, 0, 12]), 512);
     }
