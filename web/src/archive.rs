@@ -148,9 +148,7 @@ impl Archive {
         if index >= self.len() {
             return Err(js_err(format!("no archive image {index} (the archive has {})", self.len())));
         }
-        let query = self.index.codes.code(index).to_vec();
-        let soft = self.index.soft_of(index).map(<[u8]>::to_vec);
-        Ok(self.run(&query, soft.as_deref(), k, class, radius, Some(index)))
+        Ok(self.run(self.index.codes.code(index), self.index.soft_of(index), k, class, radius, Some(index)))
     }
 
     /// One image's metadata as JSON (the same fields as a search hit, at distance 0).
